@@ -1,0 +1,173 @@
+"""Speed and memory of the networks on CPU: mixing real-time factor, peak RSS, training-step time.
+
+Every measurement runs in its own subprocess (so peak RSS is per run) with torch threads = CPU cores.
+
+    python benchmarks/bench_models.py            # FxNorm-Automix 30 s + 10 min, release one-pass 30 s, WUN 30 s,
+                                                 # training steps (ours, release-style, WUN)
+    python benchmarks/bench_models.py --quick    # short inputs, for development
+    python benchmarks/bench_models.py --full     # also the 10-min Wave-U-Net run (~1 h on 2 cores)
+
+Real-time factor = audio seconds per compute second (higher is faster). The weights are a seeded default init
+(speed and memory do not depend on the values).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SAMPLE_RATE = 44100
+MIX_CONFIG = {"NET_TYPE": "CAFX_TDCN_MIX", "PRETRAIN": False, "INPUTS": ["v", "b", "d", "o"], "N_CHANNELS": 2,
+              "TARGETS": [["mixture"]]}
+WUN_CONFIG = {"NET_TYPE": "WAVEUNET", "N_FEATURES_ENCODER": 24, "KERNEL_SIZE_ENCODER": 5, "LEVELS": 5,
+              "STRIDES": 1, "FEATURE_GROWTH": "double", "INPUTS": ["v", "b", "d", "o"], "N_CHANNELS": 2,
+              "TARGETS": [["mixture"]]}
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # ru_maxrss is in kB on Linux
+
+
+def _stems(n_samples: int, batch: int | None = None):
+    import torch
+
+    generator = torch.Generator().manual_seed(0)
+    shape = (8, n_samples) if batch is None else (batch, 8, n_samples)
+    return (torch.rand(shape, generator=generator) - 0.5) * 0.5
+
+
+def run_mix(net: str, seconds: float, method: str, conv_impl: str) -> dict:
+    """Mix ``seconds`` of audio; ``method`` is ``chunked`` (automix.mixing.mix) or ``release`` (one pass)."""
+    import torch
+
+    from automix.mixing import mix
+    from automix.models import build_model
+
+    model = build_model(MIX_CONFIG if net == "ours" else WUN_CONFIG, seed=0).eval()
+    if net == "ours":
+        model.conv_impl = conv_impl
+    def run(stems):
+        if method == "release":
+            with torch.inference_mode():
+                model.forward_reference(stems.unsqueeze(0))
+        else:
+            mix(model, stems)
+
+    start = time.perf_counter()
+    run(_stems(2 * SAMPLE_RATE // 64 * 64))  # warm-up: one-time kernel/FFT-plan set-up, paid once per process
+    warm_up = time.perf_counter() - start
+    stems = _stems(int(seconds * SAMPLE_RATE) // 64 * 64)
+    start = time.perf_counter()
+    run(stems)
+    elapsed = time.perf_counter() - start
+    return {"rtf": seconds / elapsed, "compute_s": elapsed, "warm_up_s": warm_up}
+
+
+def run_train(net: str, seconds: float, method: str, conv_impl: str) -> dict:
+    """Time training steps (forward + Lb loss + backward + clip + AMSGrad) on a batch of 1 x ``seconds``."""
+    import torch
+
+    from automix.losses import StereoLoss
+    from automix.models import build_model
+
+    model = build_model(MIX_CONFIG if net == "ours" else WUN_CONFIG, seed=0).train()
+    if net == "ours":
+        model.conv_impl = conv_impl
+    forward = model.forward_reference if method == "release" else model.forward
+    n_samples = int(seconds * SAMPLE_RATE) // 64 * 64
+    stems, target = _stems(n_samples, batch=1), _stems(n_samples, batch=1)[:, :2].unsqueeze(0)
+    loss_fn = StereoLoss("Lb")
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3, amsgrad=True,
+                                 weight_decay=1e-7)
+    times, losses = [], []
+    for _ in range(3):
+        torch.manual_seed(0)  # same dropout draws in both methods
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        output = forward(stems)
+        if output.shape[-1] != n_samples:  # Wave-U-Net: compare with the centre of the target
+            shrink = (n_samples - output.shape[-1]) // 2
+            loss = loss_fn(output, target[..., shrink:shrink + output.shape[-1]])
+        else:
+            loss = loss_fn(output, target)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.2)
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+        losses.append(loss.item())
+    return {"step_s": min(times[1:]), "first_step_s": times[0], "loss_first_step": losses[0]}
+
+
+def _child(args) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads or os.cpu_count())
+    run = run_train if args.kind == "train" else run_mix
+    result = run(args.net, args.seconds, args.method, args.conv_impl)
+    result["peak_rss_gb"] = _peak_rss_gb()
+    print(json.dumps(result))
+
+
+def _measure(kind: str, net: str, seconds: float, method: str, conv_impl: str, threads: int) -> dict:
+    command = [sys.executable, __file__, "--child", kind, "--net", net, "--seconds", str(seconds),
+               "--method", method, "--conv-impl", conv_impl, "--threads", str(threads)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"rc {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _plan(quick: bool, full: bool):
+    long_s, short_s, train_s = (60.0, 10.0, 3.0) if quick else (600.0, 30.0, 10.0)
+    plan = [("mix", "ours", short_s, "chunked", "fft"), ("mix", "ours", short_s, "chunked", "direct"),
+            ("mix", "ours", long_s, "chunked", "fft"), ("mix", "ours", short_s, "release", "direct"),
+            ("mix", "wun", short_s, "chunked", "fft"),
+            ("train", "ours", train_s, "fast", "fft"), ("train", "ours", train_s, "fast", "direct"),
+            ("train", "ours", train_s, "release", "direct"), ("train", "wun", train_s, "fast", "fft")]
+    if full:
+        plan.append(("mix", "wun", long_s, "chunked", "fft"))
+    return plan
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="short inputs (development)")
+    parser.add_argument("--full", action="store_true", help="also mix 10 min with Wave-U-Net (slow)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads (default: all cores; use 1 on a machine shared with other jobs, where "
+                             "OpenMP threads that wait for each other make timings meaningless)")
+    parser.add_argument("--child", choices=["mix", "train"], dest="kind", help=argparse.SUPPRESS)
+    parser.add_argument("--net", default="ours", help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=30.0, help=argparse.SUPPRESS)
+    parser.add_argument("--method", default="chunked", help=argparse.SUPPRESS)
+    parser.add_argument("--conv-impl", default="fft", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.kind:
+        _child(args)
+        return
+    print(f"CPU cores: {os.cpu_count()}, torch threads: {args.threads or os.cpu_count()}; "
+          "each row is a separate process")
+    print(f"{'what':6} {'net':5} {'audio s':>8} {'method':8} {'convs':6} {'result':>40} {'peak RSS':>9}")
+    for kind, net, seconds, method, conv_impl in _plan(args.quick, args.full):
+        result = _measure(kind, net, seconds, method, conv_impl, args.threads)
+        if "error" in result:
+            text, rss = f"failed: {result['error'][:60]}", ""
+        elif kind == "mix":
+            text = f"{result['rtf']:.2f}x real time (+{result['warm_up_s']:.1f} s warm-up)"
+            rss = f"{result['peak_rss_gb']:.2f} GB"
+        else:
+            text = f"step {result['step_s']:.2f} s (loss {result['loss_first_step']:.6f})"
+            rss = f"{result['peak_rss_gb']:.2f} GB"
+        convs = conv_impl if net == "ours" else "-"
+        print(f"{kind:6} {net:5} {seconds:8.0f} {method:8} {convs:6} {text:>40} {rss:>9}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
