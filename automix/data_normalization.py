@@ -1,0 +1,120 @@
+"""Effect normalization: compute dataset-average effect features and/or write effect-normalized stems.
+
+    python -m automix.data_normalization --input-folder DATA/train --output-suffix normalized \
+        --features-save features.npz --no-normalize                       # pass 1: features (no reverb)
+    python -m automix.data_normalization --input-folder DATA/train --output-suffix normalized \
+        --features-load features.npz --impulse-responses IRS/reverb       # pass 2: stems, with reverb send
+
+Writes ``<song>/<stem>_<suffix>.wav`` and ``<song>/normalization_<suffix>.json`` next to each song's stems. Exit code
+0 when every song succeeded (or was already done), 1 when some song failed (after processing all the others), 2 for
+bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="automix normalize", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input-folder", required=True, help="split folder with one sub-folder per song")
+    parser.add_argument("--impulse-responses", help="IR folder (<name>/impulse_response.wav) for the reverb send "
+                        "of vocals and other; without it there is no reverb")
+    parser.add_argument("--pre-impulse-responses", help="short IRs for pre-reverb of dry vocals/other")
+    parser.add_argument("--output-suffix", required=True, help="outputs are <stem>_<suffix>.wav")
+    parser.add_argument("--features-save", help="compute features from this folder and save them here (.npz)")
+    parser.add_argument("--features-load", help="use these features (.npz); wins over --features-save")
+    parser.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=True,
+                        help="write normalized stems (--no-normalize: features only)")
+    parser.add_argument("--mode", choices=("fixed", "release"), default="fixed",
+                        help="fixed: intended behaviour (default); release: the published behaviour")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
+                        help="worker processes (default: half the CPUs)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the IR and shelf draws")
+    parser.add_argument("--overwrite", action="store_true", help="redo songs whose outputs already exist")
+    parser.add_argument("--feature-cache-mb", type=float, default=4096,
+                        help="features pass: keep processed stems in memory between effects when the dataset fits in "
+                        "this many MiB (float32); else re-apply earlier effects per effect (default 4096)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _discover(folder) -> tuple[list, dict]:
+    from automix.audio import SAMPLE_RATE
+    from automix.dataset import scan_songs
+
+    scan = scan_songs(folder, sample_rate=SAMPLE_RATE)
+    return scan.songs, {path.name: reason for path, reason in scan.skipped}
+
+
+def _print_summary(summary: dict) -> None:
+    per_song = summary["seconds_per_song"]
+    print(f"songs done: {len(summary['done'])}, skipped (already done): {len(summary['skipped'])}, "
+          f"failed: {len(summary['failed'])}; "
+          + (f"{per_song:.1f} s per song (worker time); " if per_song is not None else "")
+          + f"{summary['wall_seconds']:.1f} s in all")
+    for name, reason in sorted(summary["failed"].items()):
+        print(f"  FAILED {name}: {reason}")
+
+
+def _print_features_summary(path, metadata: dict) -> None:
+    counts = [n for per_stem in metadata["n_files"].values() for n in per_stem.values()]
+    excluded = {f"{effect}/{stem}": reasons for effect, per_stem in metadata["excluded"].items()
+                for stem, reasons in per_stem.items() if reasons}
+    print(f"features of {metadata['n_songs']} songs saved to {path}: {min(counts)}-{max(counts)} files averaged "
+          f"per effect and stem; excluded: {excluded or 'none'}")
+
+
+def run(args) -> int:
+    from automix.fxnorm import (compute_features, find_impulse_responses, load_features, make_executor,
+                                normalize_dataset, save_features)
+
+    if not (args.features_load or args.features_save):
+        raise ValueError("give --features-load FILE or --features-save FILE")
+    songs, bad = _discover(args.input_folder)
+    irs = find_impulse_responses(args.impulse_responses) if args.impulse_responses else None
+    pre_irs = find_impulse_responses(args.pre_impulse_responses) if args.pre_impulse_responses else None
+    with make_executor(args.workers) as executor:
+        if args.features_load:
+            if args.features_save:
+                logger.warning("--features-load given: --features-save %s is ignored", args.features_save)
+            features, _ = load_features(args.features_load, mode=args.mode)
+        else:
+            features, metadata = compute_features(songs, executor, args.mode, args.seed, irs, not args.quiet,
+                                                  args.feature_cache_mb)
+            save_features(args.features_save, features, metadata)
+            _print_features_summary(args.features_save, metadata)
+            bad.update(metadata["failed_songs"])
+            if args.mode == "release":  # what a later --features-load in release mode would use
+                features, _ = load_features(args.features_save, mode="release")
+        summary = {"done": [], "skipped": [], "failed": {}, "seconds_per_song": None, "wall_seconds": 0.0}
+        if args.normalize:
+            summary = normalize_dataset([s for s in songs if s.name not in bad], features, args.output_suffix,
+                                        executor, args.mode, args.seed, irs, pre_irs, overwrite=args.overwrite,
+                                        progress=not args.quiet)
+    summary["failed"].update(bad)
+    if args.normalize:
+        _print_summary(summary)
+    elif summary["failed"]:
+        print("failed songs: " + "; ".join(f"{k}: {v}" for k, v in sorted(summary["failed"].items())))
+    return 1 if summary["failed"] else 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"automix normalize: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""Effect normalization of one stem: the chain reverb -> eq -> compression -> panning -> loudness (spec §1.3).
+
+Every stem is zero-padded by 65536 samples at both ends before processing and cropped after. All-zero stems come
+out as zeros; stems whose peak is at or below -50 dBFS come out unchanged. ``release`` mode also re-quantizes to
+16-bit between effects and crops/re-pads around each one, as the release did by writing a PCM_16 file per effect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+import numpy as np
+
+from automix.fxnorm.eq import eq_feature, match_eq
+from automix.fxnorm.loudness import SAMPLE_RATE, is_silent, loudness_feature, match_loudness
+from automix.fxnorm.panning import match_panning, panning_feature
+from automix.fxnorm.reverb import REVERB_STEMS, apply_pre_reverb, apply_reverb_send
+
+logger = logging.getLogger(__name__)
+
+EFFECTS = ("reverb", "eq", "compression", "panning", "loudness")  # processing order (order matters)
+FEATURE_EFFECTS = ("eq", "compression", "panning", "loudness")
+MODES = ("fixed", "release")
+PAD_SAMPLES = 65536
+
+
+def stem_rng(seed: int, song: str, stem: str) -> np.random.Generator:
+    """The generator of one stem of one song: depends only on (seed, song name, stem), not on the worker."""
+    digest = hashlib.sha256(f"{song}\0{stem}".encode()).digest()
+    words = [int.from_bytes(digest[i:i + 4], "little") for i in range(0, 16, 4)]
+    return np.random.default_rng(np.random.SeedSequence([int(seed), *words]))
+
+
+def as_stereo(x: np.ndarray) -> np.ndarray:
+    """float32 ``(n_samples, 2)`` from mono ``(n,)``/``(n, 1)`` or stereo input (copy only when needed)."""
+    x = np.asarray(x, dtype=np.float32)
+    x = x[:, None] if x.ndim == 1 else x
+    if x.ndim != 2 or x.shape[1] not in (1, 2):
+        raise ValueError(f"audio must be (n_samples,) or (n_samples, 1 or 2), got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("audio contains NaN or infinite samples")
+    return np.repeat(x, 2, axis=1) if x.shape[1] == 1 else x
+
+
+def pad(x: np.ndarray) -> np.ndarray:
+    return np.pad(x, ((PAD_SAMPLES, PAD_SAMPLES), (0, 0)))
+
+
+def crop(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x[PAD_SAMPLES:-PAD_SAMPLES])
+
+
+def quantize_pcm16(x: np.ndarray) -> np.ndarray:
+    """The release's 16-bit round trip between effects: ``trunc(clip(x * 32768)) / 32768``."""
+    return (np.clip(x * 32768.0, -32768, 32767).astype(np.int16) / np.float32(32768.0)).astype(np.float32)
+
+
+def apply_effect(effect: str, x: np.ndarray, stem: str, features: dict | None, mode: str,
+                 rng: np.random.Generator | None = None, irs=None) -> tuple[np.ndarray, dict]:
+    """Apply one effect to a padded stereo stem; returns ``(y, report)``."""
+    if effect == "reverb":
+        if stem not in REVERB_STEMS:
+            return x, {"action": "not applied to this stem"}
+        if not irs:
+            raise ValueError("the reverb effect needs impulse responses")
+        return apply_reverb_send(x, irs, rng if rng is not None else np.random.default_rng(0))
+    target = features[effect][stem]
+    if effect == "eq":
+        return match_eq(x, target, stem, mode)
+    if effect == "compression":
+        from automix.fxnorm.dynamics import match_compression
+
+        return match_compression(x, target, stem, mode=mode, sample_rate=SAMPLE_RATE)
+    if effect == "panning":
+        return match_panning(x, target, stem, mode)
+    if effect == "loudness":
+        return match_loudness(x, float(np.asarray(target).reshape(-1)[0]))
+    raise ValueError(f"unknown effect {effect!r}; expected one of {EFFECTS}")
+
+
+def _check(effects, mode) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    unknown = [e for e in effects if e not in EFFECTS]
+    if unknown:
+        raise ValueError(f"unknown effects {unknown}; expected a subset of {EFFECTS}")
+
+
+def run_chain(x: np.ndarray, stem: str, features: dict | None, effects, mode: str = "fixed",
+              rng: np.random.Generator | None = None, irs=None) -> tuple[np.ndarray, dict]:
+    """Apply ``effects`` (kept in the canonical order) to a *padded* stereo stem.
+
+    An effect is skipped ("gated") when its input is silent. Returns ``(y_padded, {effect: report})``.
+    """
+    reports = {}
+    for index, effect in enumerate(e for e in EFFECTS if e in effects):
+        if mode == "release" and index > 0:  # the release wrote (and re-read) a 16-bit file after each effect
+            x = pad(quantize_pcm16(crop(x)))
+        if is_silent(x):
+            reports[effect] = {"action": "gated"}
+            continue
+        start = time.perf_counter()
+        x, reports[effect] = apply_effect(effect, x, stem, features, mode, rng, irs)
+        reports[effect]["seconds"] = time.perf_counter() - start
+    return x, reports
+
+
+def normalize_stem(x: np.ndarray, stem: str, features: dict | None, effects=EFFECTS, mode: str = "fixed",
+                   rng: np.random.Generator | None = None, irs=None, pre_irs=None) -> tuple[np.ndarray, dict]:
+    """Normalize one stem: optional pre-reverb, then the effect chain (spec §1.3-§1.8).
+
+    Args:
+        x: stem audio ``(n_samples, 1 or 2)`` or ``(n_samples,)``; not modified. Mono becomes stereo.
+        stem: ``"vocals"``, ``"bass"``, ``"drums"`` or ``"other"``.
+        features: dataset features ``{effect: {stem: array}}`` (see :mod:`automix.fxnorm.features`).
+        effects: effects to apply (any subset of :data:`EFFECTS`, always run in that order). ``"reverb"`` is
+            skipped when ``irs`` is empty/None.
+        mode: ``"fixed"`` (default) or ``"release"``.
+        rng: the stem's generator (IR and shelf draws); see :func:`stem_rng`.
+        irs: reverb-send IRs (:class:`automix.fxnorm.reverb.ImpulseResponse`).
+        pre_irs: short IRs for pre-reverb of dry vocals/other (inference on dry input); None = no pre-reverb.
+
+    Returns:
+        ``(y, report)``: float32 ``(n_samples, 2)`` and ``{"status": ..., "<effect>": {...}}`` where status is
+        ``"normalized"``, ``"silent"`` (unchanged) or ``"all_zero"`` (zeros).
+    """
+    _check(effects, mode)
+    x = as_stereo(x)
+    if not np.any(x):
+        return np.zeros_like(x), {"status": "all_zero"}
+    if is_silent(x):
+        return x.copy(), {"status": "silent"}
+    effects = [e for e in effects if e != "reverb" or irs]
+    rng = rng if rng is not None else np.random.default_rng(0)
+    report = {"status": "normalized"}
+    padded = pad(x)
+    if pre_irs and stem in REVERB_STEMS:
+        padded, report["pre_reverb"] = apply_pre_reverb(padded, pre_irs, rng, mode)
+    padded, reports = run_chain(padded, stem, features, effects, mode, rng, irs)
+    report.update(reports)
+    return crop(padded), report
+
+
+def effect_feature(effect: str, x_padded: np.ndarray) -> np.ndarray | None:
+    """Per-file feature of ``effect`` on a padded stereo stem, or None (excluded)."""
+    if effect == "eq":
+        return eq_feature(x_padded)
+    if effect == "compression":
+        from automix.fxnorm.dynamics import compression_feature
+
+        return compression_feature(x_padded)
+    if effect == "panning":
+        return panning_feature(x_padded)
+    if effect == "loudness":
+        return loudness_feature(x_padded)
+    raise ValueError(f"effect {effect!r} has no feature; expected one of {FEATURE_EFFECTS}")
+
+
+def stem_feature(x: np.ndarray, stem: str, effect: str, features: dict | None, effects_before=(),
+                 mode: str = "fixed", rng: np.random.Generator | None = None, irs=None,
+                 keep_audio: bool = False, padded: bool = False) -> tuple:
+    """Feature of ``effect`` computed on the stem after applying ``effects_before`` to it (in memory).
+
+    Args:
+        x: the stem, raw; or, with ``padded=True``, a padded stem returned by an earlier call with ``keep_audio``
+            (already normalized by earlier effects: pass only the remaining ones).
+        keep_audio: also return the processed padded stem so the next effect need not redo the chain.
+
+    Returns:
+        ``(feature or None, status)`` with status ``"ok"``, ``"all_zero"``, ``"silent"`` or ``"no_feature"``
+        (e.g. no onsets for compression); with ``keep_audio``, ``(feature, status, padded audio or None)``.
+    """
+    _check(effects_before, mode)
+    result = _stem_feature(x if padded else pad(as_stereo(x)), stem, effect, features, effects_before, mode, rng,
+                           irs)
+    return result if keep_audio else result[:2]
+
+
+def _stem_feature(x_padded, stem, effect, features, effects_before, mode, rng, irs) -> tuple:
+    if not np.any(x_padded):
+        return None, "all_zero", None
+    if is_silent(x_padded):
+        return None, "silent", None
+    effects_before = [e for e in effects_before if e != "reverb" or irs]
+    x_padded, _ = run_chain(x_padded, stem, features, effects_before, mode, rng, irs)
+    if mode == "release" and effects_before:
+        x_padded = pad(quantize_pcm16(crop(x_padded)))
+    if is_silent(x_padded):
+        return None, "silent", None
+    value = effect_feature(effect, x_padded)
+    return (None if value is None else value), ("no_feature" if value is None else "ok"), x_padded
