@@ -39,7 +39,7 @@ def synthetic_stems(seconds: float, seed: int = 0) -> dict:
         source = rng.standard_normal(t.size) if stem == "drums" else np.sin(2 * np.pi * tones[stem] * t * (
             1 + 0.25 * ((t // 2) % 3)))
         pan = rng.uniform(0.25, 0.75)
-        stems[stem] = (np.stack([source * (1 - pan), source * pan], 1) * envelope * 0.4).astype(np.float32)
+        stems[stem] = (np.stack([source * (1 - pan), source * pan], 1) * envelope[:, None] * 0.4).astype(np.float32)
     return stems
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from automix.fxnorm import dynamics
-from automix.fxnorm.compressor import compress, level_db, smoothing_coefficient
-from automix.fxnorm.dynamics import (STEM_COMPRESSOR_SETTINGS, THRESHOLDS_DB, compression_feature,
+from automix.fxnorm.compressor import (compress, compressor_gain, level_db, linked_level_db,
+                                       smoothing_coefficient)
+from automix.fxnorm.dynamics import (STEM_COMPRESSOR_SETTINGS, THRESHOLDS_DB, compression_feature, signal_statistic,
                                      fast_search_compression, grid_search_compression, match_compression,
                                      peak_normalize)
 from automix.fxnorm.onsets import detect_onsets, onset_peak_statistic, top_quartile_statistic
@@ -209,12 +210,13 @@ def channel_statistic(y, c):
     return onset_peak_statistic(np.ascontiguousarray(y[:, c]))
 
 
-def test_match_drum_loop_above_band_is_compressed_into_band():
+def test_match_drum_loop_above_band_is_compressed_into_band_per_channel_in_release_mode():
     stereo = np.stack([drum_loop(4.0, seed=10), drum_loop(4.0, seed=11)], axis=1)
     before = stereo.copy()
     target = OFFICIAL_TARGETS["drums"]
     lower, upper = target[0] - target[1], target[0] + target[1]
-    y, report = match_compression(stereo, target, "drums")
+    y, report = match_compression(stereo, target, "drums", mode="release")
+    assert report["linked"] is False and len(report["channels"]) == 2
     np.testing.assert_array_equal(stereo, before)
     assert y.shape == stereo.shape and y.dtype == np.float32
     for c, entry in enumerate(report["channels"]):
@@ -233,11 +235,53 @@ def test_match_drum_loop_above_band_is_compressed_into_band():
             assert onset_peak_statistic(gentler)[0] >= upper
 
 
+def test_match_drum_loop_fixed_mode_is_linked_in_band_and_keeps_balance():
+    # a left-heavy drum stem (right channel 6 dB down, different hits)
+    stereo = np.stack([drum_loop(4.0, seed=10), 0.5 * drum_loop(4.0, seed=11)], axis=1)
+    before = stereo.copy()
+    target = [compression_feature(stereo)[0] - 2.5, 1.0]  # 1.5 dB above the band: compression needed
+    upper = target[0] + target[1]
+    y, report = match_compression(stereo, target, "drums")  # fixed is the default
+    np.testing.assert_array_equal(stereo, before)
+    (entry,) = report["channels"]
+    assert report["linked"] is True and entry["action"] == "compressed" and entry["statistic_before"][0] >= upper
+    after = signal_statistic(y)  # channel-averaged, as the feature (which also re-normalizes the peak first)
+    assert after[0] < upper and 1 <= entry["n_passes"] <= 12
+    assert after == pytest.approx(entry["statistic_after"], abs=1e-9)
+    # the gentlest setting: one threshold step gentler (same linked compressor) misses the target
+    index = THRESHOLDS_DB.index(entry["threshold_db"])
+    if index > 0:
+        settings = STEM_COMPRESSOR_SETTINGS["drums"]
+        normalized = peak_normalize(stereo)
+        gain = compressor_gain(linked_level_db(normalized), THRESHOLDS_DB[index - 1], entry["ratio"],
+                               settings["attack_ms"], settings["release_ms"])
+        assert signal_statistic((normalized * gain[:, None]).astype(np.float32))[0] >= upper
+    # one gain for both channels: the per-sample L/R ratio is unchanged, so the balance is kept
+    gain_left = y[:, 0] / np.where(stereo[:, 0] == 0, 1, stereo[:, 0])
+    gain_right = y[:, 1] / np.where(stereo[:, 1] == 0, 1, stereo[:, 1])
+    both = (np.abs(stereo[:, 0]) > 1e-3) & (np.abs(stereo[:, 1]) > 1e-3)
+    np.testing.assert_allclose(gain_left[both], gain_right[both], rtol=1e-5)
+    # a source panned 6 dB left stays 6 dB left (release mode would bring both channels to the same peak)
+    drums = drum_loop(4.0, seed=10)
+    panned = np.stack([drums, 0.5 * drums], axis=1)
+    y, report = match_compression(panned, [compression_feature(panned)[0] - 2.5, 1.0], "drums")
+    assert report["channels"][0]["action"] == "compressed"
+    rms = np.sqrt(np.mean(y.astype(np.float64) ** 2, axis=0))
+    assert 20 * np.log10(rms[0] / rms[1]) == pytest.approx(20 * np.log10(2), abs=1e-3)
+
+
 def test_match_in_band_and_below_band_only_peak_normalize():
     stereo = np.stack([plucked_tones(3.0, seed=12), 0.3 * plucked_tones(3.0, seed=13)], axis=1)
+    joint = compression_feature(stereo)
+    for target, action in (([joint[0], 3.0], "in_band"), ([0.0, 1.0], "below_band")):
+        y, report = match_compression(stereo, target, "bass")  # fixed: joint peak normalization, balance kept
+        assert [entry["action"] for entry in report["channels"]] == [action]
+        np.testing.assert_allclose(y, peak_normalize(stereo), rtol=1e-6)
+        assert np.max(np.abs(y[:, 1])) / np.max(np.abs(y[:, 0])) == pytest.approx(
+            np.max(np.abs(stereo[:, 1])) / np.max(np.abs(stereo[:, 0])), rel=1e-5)
     own = [onset_peak_statistic(peak_normalize(stereo[:, c].copy())) for c in range(2)]
     for target, action in (([np.mean([s[0] for s in own]), 3.0], "in_band"), ([0.0, 1.0], "below_band")):
-        y, report = match_compression(stereo, target, "bass")
+        y, report = match_compression(stereo, target, "bass", mode="release")
         assert [entry["action"] for entry in report["channels"]] == [action, action]
         for c in range(2):
             np.testing.assert_array_equal(y[:, c], peak_normalize(stereo[:, c].copy()))
@@ -246,24 +290,30 @@ def test_match_in_band_and_below_band_only_peak_normalize():
 
 def test_match_gated_channel_is_unchanged():
     stereo = np.stack([drum_loop(3.0, seed=14), drum_loop(3.0, seed=15) * np.float32(10 ** (-60 / 20) / 0.5)], 1)
-    y, report = match_compression(stereo, OFFICIAL_TARGETS["drums"], "drums")
+    y, report = match_compression(stereo, OFFICIAL_TARGETS["drums"], "drums", mode="release")
     assert report["channels"][1]["action"] == "gated"
     np.testing.assert_array_equal(y[:, 1], stereo[:, 1])
     assert report["channels"][0]["action"] == "compressed"
+    # fixed: the gate applies to the whole stem; a quiet stem is left as it is
+    quiet = stereo * np.float32(10 ** (-60 / 20))
+    y, report = match_compression(quiet, OFFICIAL_TARGETS["drums"], "drums")
+    assert report["channels"][0]["action"] == "gated"
+    np.testing.assert_array_equal(y, quiet)
 
 
 def test_match_without_onsets_fixed_leaves_channel_and_release_raises():
     short = np.stack([np.full(1000, 0.3, np.float32), np.full(1000, -0.2, np.float32)], axis=1)
     y, report = match_compression(short, OFFICIAL_TARGETS["vocals"], "vocals", mode="fixed")
-    assert [entry["action"] for entry in report["channels"]] == ["no_onsets", "no_onsets"]
-    np.testing.assert_allclose(np.abs(y), 10 ** (-10 / 20), rtol=1e-6)
+    assert [entry["action"] for entry in report["channels"]] == ["no_onsets"]
+    np.testing.assert_allclose(np.abs(y[:, 0]), 10 ** (-10 / 20), rtol=1e-6)  # joint peak normalization
+    np.testing.assert_allclose(np.abs(y[:, 1]), 10 ** (-10 / 20) * 2 / 3, rtol=1e-6)
     with pytest.raises(ValueError, match="crash"):
         match_compression(short, OFFICIAL_TARGETS["vocals"], "vocals", mode="release")
 
 
 def test_match_unreachable_target_is_exhausted_with_strongest_setting():
     stereo = np.stack([drum_loop(3.0, seed=16)] * 2, axis=1)
-    y, report = match_compression(stereo, [-60.0, 0.5], "drums")
+    y, report = match_compression(stereo, [-60.0, 0.5], "drums", mode="release")
     entry = report["channels"][0]
     assert (entry["action"], entry["ratio"], entry["threshold_db"], entry["n_passes"]) == ("exhausted", 20, -40.0, 2)
     assert report["channels"][1]["same_as_channel"] == 0  # dual mono: the second channel reuses the first

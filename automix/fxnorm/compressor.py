@@ -94,11 +94,30 @@ def compress_channel(x_mono: np.ndarray, levels_db: np.ndarray, threshold_db: fl
     _check_settings(threshold_db, ratio, attack_ms, release_ms, sample_rate, makeup_db)
     if ratio == 1.0:
         return (x_mono * (10.0 ** (makeup_db / 20.0))).astype(x_mono.dtype) if makeup_db else x_mono.copy()
+    gain = compressor_gain(levels_db, threshold_db, ratio, attack_ms, release_ms, sample_rate, makeup_db)
+    return (x_mono * gain).astype(x_mono.dtype, copy=False)
+
+
+def compressor_gain(levels_db: np.ndarray, threshold_db: float, ratio: float, attack_ms: float, release_ms: float,
+                    sample_rate: int = SAMPLE_RATE, makeup_db: float = 0.0) -> np.ndarray:
+    """Linear gain ``10^((makeup - yl)/20)`` of every sample for a detector level ``levels_db`` (float64 ``(n,)``).
+
+    Applying one gain to several channels (computed from a linked detector, e.g. the louder channel's level) keeps
+    their balance.
+    """
+    _check_settings(threshold_db, ratio, attack_ms, release_ms, sample_rate, makeup_db)
+    if ratio == 1.0:
+        return np.full(levels_db.shape[0], 10.0 ** (makeup_db / 20.0))
     reduction_db = _smoothed_gain_reduction_db(
         levels_db, float(threshold_db), float(ratio),
         smoothing_coefficient(attack_ms, sample_rate), smoothing_coefficient(release_ms, sample_rate))
-    gain = np.exp((makeup_db - reduction_db) * _DB_TO_LOG)
-    return (x_mono * gain).astype(x_mono.dtype, copy=False)
+    return np.exp((makeup_db - reduction_db) * _DB_TO_LOG)
+
+
+def linked_level_db(x: np.ndarray) -> np.ndarray:
+    """Stereo-linked detector level: the louder channel's :func:`level_db` at every sample, ``(n,)``."""
+    x = np.asarray(x)
+    return level_db(np.max(np.abs(x), axis=1)) if x.ndim == 2 else level_db(x)
 
 
 def compress(x: np.ndarray, threshold_db: float, ratio: float, attack_ms: float, release_ms: float,

@@ -1,10 +1,15 @@
 """Dynamics (compression) normalization: measure a stem's transient level and compress it towards a target.
 
 Spec §1.6. The feature of a stem is the onset-peak statistic ``[mean_db, std_db]`` (:mod:`automix.fxnorm.onsets`) of
-the stereo file peak-normalized to -10 dBFS. Matching works per channel: a channel whose statistic lies above the
-target band ``(mean - std, mean + std)`` is compressed with the *gentlest* setting of the release's grid (ratios
-``r0 … 20`` outer, thresholds ``-10 … -40 dB`` in 0.5 dB steps inner) that brings the statistic below
-``mean + std``. Channels inside or below the band are only peak-normalized (the release's expander is off).
+the stereo file peak-normalized to -10 dBFS. A stem whose statistic lies above the target band
+``(mean - std, mean + std)`` is compressed with the *gentlest* setting of the release's grid (ratios ``r0 … 20``
+outer, thresholds ``-10 … -40 dB`` in 0.5 dB steps inner) that brings the statistic below ``mean + std``. Stems
+inside or below the band are only peak-normalized (the release's expander is off).
+
+Two modes. ``release`` works per channel, as the published code: each channel is peak-normalized and compressed on
+its own, which erases the L/R balance, and its statistic is not the one the feature measured. ``fixed`` (default)
+matches the stereo stem as the feature measures it: joint peak normalization, the channel-averaged statistic, and
+one gain for both channels from a stereo-linked detector (the louder channel's level), so the L/R balance is kept.
 
 The release walks that grid setting by setting (up to 1,037 compressor + onset passes per channel, ~15 min for a
 4-min channel). :func:`fast_search_compression` finds the same setting in at most 12 passes, relying on the
@@ -22,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from automix.fxnorm.compressor import SAMPLE_RATE, compress_channel, level_db
+from automix.fxnorm.compressor import SAMPLE_RATE, compressor_gain, linked_level_db
 from automix.fxnorm.onsets import onset_peak_statistic
 
 logger = logging.getLogger(__name__)
@@ -66,16 +71,21 @@ class SearchResult:
         return len(self.trace)
 
 
-class _ChannelTrials:
-    """Compresses one channel with grid settings and tests the target; the detector level is computed once."""
+class _Trials:
+    """Compresses a signal with grid settings and tests the target; the detector level is computed once.
 
-    def __init__(self, channel: np.ndarray, upper_db: float, stem: str, sample_rate: int):
-        channel = np.asarray(channel)
-        if channel.ndim != 1:
-            raise ValueError(f"compression search works on one channel of shape (n_samples,), got {channel.shape}")
-        self.channel = np.ascontiguousarray(channel, dtype=np.float32)
+    A ``(n_samples,)`` channel is compressed alone (release mode); a ``(n_samples, n_channels)`` signal gets one gain
+    from the stereo-linked detector and is measured with the channel-averaged statistic (fixed mode).
+    """
+
+    def __init__(self, signal: np.ndarray, upper_db: float, stem: str, sample_rate: int):
+        signal = np.asarray(signal)
+        if signal.ndim not in (1, 2):
+            raise ValueError(f"compression search works on (n_samples,) or (n_samples, n_channels), got "
+                             f"{signal.shape}")
+        self.signal = np.ascontiguousarray(signal, dtype=np.float32)
         self.upper_db, self.sample_rate = upper_db, sample_rate
-        self.levels_db = level_db(self.channel)
+        self.levels_db = linked_level_db(self.signal)
         settings = stem_settings(stem)
         self.attack_ms, self.release_ms = settings["attack_ms"], settings["release_ms"]
         self.ratios = list(range(settings["start_ratio"], MAX_RATIO + 1))
@@ -84,9 +94,10 @@ class _ChannelTrials:
     def run(self, ratio: int, threshold_index: int) -> tuple[bool, np.ndarray, tuple[float, float] | None]:
         """Compress with ``(ratio, THRESHOLDS_DB[threshold_index])``; return (target met, output, statistic)."""
         threshold_db = THRESHOLDS_DB[threshold_index]
-        output = compress_channel(self.channel, self.levels_db, threshold_db, ratio, self.attack_ms,
-                                  self.release_ms, self.sample_rate)
-        statistic = onset_peak_statistic(output, self.sample_rate)
+        gain = compressor_gain(self.levels_db, threshold_db, ratio, self.attack_ms, self.release_ms,
+                               self.sample_rate)
+        output = (self.signal * (gain if self.signal.ndim == 1 else gain[:, None])).astype(np.float32)
+        statistic = signal_statistic(output, self.sample_rate)
         # No onset left cannot be verified against the target: count it as a miss (the release would crash).
         met = statistic is not None and statistic[0] < self.upper_db
         self.trace.append((ratio, threshold_db, met, None if statistic is None else statistic[0]))
@@ -112,7 +123,8 @@ def grid_search_compression(channel: np.ndarray, upper_db: float, stem: str,
     reference for :func:`fast_search_compression`.
 
     Args:
-        channel: peak-normalized channel, shape ``(n_samples,)`` float32.
+        channel: peak-normalized channel ``(n_samples,)`` float32, or a jointly peak-normalized multichannel signal
+            ``(n_samples, n_channels)`` compressed with a stereo-linked detector (fixed mode).
         upper_db: the target's upper band edge ``ref_mean + ref_std`` in dB.
         stem: stem type (picks attack, release and start ratio).
         sample_rate: in Hz.
@@ -120,7 +132,7 @@ def grid_search_compression(channel: np.ndarray, upper_db: float, stem: str,
     Returns:
         The chosen setting, or ratio 20 / -40 dB with ``exhausted=True`` (the release's last try).
     """
-    trials = _ChannelTrials(channel, upper_db, stem, sample_rate)
+    trials = _Trials(channel, upper_db, stem, sample_rate)
     for ratio in trials.ratios:
         for index in range(len(THRESHOLDS_DB)):
             met, output, statistic = trials.run(ratio, index)
@@ -142,7 +154,7 @@ def fast_search_compression(channel: np.ndarray, upper_db: float, stem: str,
     Equal to :func:`grid_search_compression` whenever "meets the target" is monotone in the ratio and in the
     threshold (a stronger setting never raises the statistic). Same arguments and result type.
     """
-    trials = _ChannelTrials(channel, upper_db, stem, sample_rate)
+    trials = _Trials(channel, upper_db, stem, sample_rate)
     last = len(THRESHOLDS_DB) - 1
     met, output, statistic = trials.run(trials.ratios[0], last)
     best = (output, statistic)  # output of the weakest setting known to meet the target
@@ -213,30 +225,41 @@ def compression_feature(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.nda
     x = _as_audio(x, "compression_feature input")
     if peak_db(x) <= GATE_DB:
         return None
-    normalized = peak_normalize(x)
-    statistics = [onset_peak_statistic(np.ascontiguousarray(normalized[:, c]), sample_rate)
-                  for c in range(x.shape[1])]
+    statistic = signal_statistic(peak_normalize(x), sample_rate)
+    return None if statistic is None else np.asarray(statistic, dtype=np.float64)
+
+
+def signal_statistic(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[float, float] | None:
+    """Onset-peak statistic of a channel ``(n,)``, or channel average of it for ``(n, n_channels)``.
+
+    Channels without onsets are left out of the average; ``None`` when no channel has an onset.
+    """
+    if x.ndim == 1:
+        return onset_peak_statistic(x, sample_rate)
+    statistics = [onset_peak_statistic(np.ascontiguousarray(x[:, c]), sample_rate) for c in range(x.shape[1])]
     statistics = [s for s in statistics if s is not None]
     if not statistics:
         return None
-    return np.mean(np.asarray(statistics, dtype=np.float64), axis=0)
+    mean_db, std_db = np.mean(np.asarray(statistics, dtype=np.float64), axis=0)
+    return float(mean_db), float(std_db)
 
 
-def _match_channel(channel: np.ndarray, target: np.ndarray, stem: str, mode: str, search: str,
-                   sample_rate: int) -> tuple[np.ndarray, dict]:
-    """Match one channel; returns (new channel, report entry). See :func:`match_compression`."""
-    level_db_before = peak_db(channel)
+def _match_signal(signal: np.ndarray, target: np.ndarray, stem: str, mode: str, search: str,
+                  sample_rate: int) -> tuple[np.ndarray, dict]:
+    """Match one channel ``(n,)`` (release) or a linked stereo signal ``(n, c)`` (fixed); returns (output, report
+    entry). See :func:`match_compression`."""
+    level_db_before = peak_db(signal)
     report = {"peak_db_before": level_db_before if np.isfinite(level_db_before) else None,  # JSON-safe
               "statistic_before": None, "statistic_after": None, "ratio": None, "threshold_db": None, "n_passes": 0}
     if level_db_before <= GATE_DB:
-        return channel.copy(), {**report, "action": "gated"}
-    normalized = peak_normalize(channel)
-    statistic = onset_peak_statistic(normalized, sample_rate)
+        return signal.copy(), {**report, "action": "gated"}
+    normalized = peak_normalize(signal)
+    statistic = signal_statistic(normalized, sample_rate)
     report["statistic_before"] = report["statistic_after"] = statistic
     if statistic is None:
         if mode == "release":
             raise ValueError("compression matching: a channel has no detected onset (aubio HFC); the original "
-                             "release crashes on such input. Use mode='fixed' to leave the channel uncompressed.")
+                             "release crashes on such input. Use mode='fixed' to leave the stem uncompressed.")
         return normalized, {**report, "action": "no_onsets"}
     lower_db, upper_db = target[0] - target[1], target[0] + target[1]
     if statistic[0] <= lower_db:
@@ -254,14 +277,17 @@ def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = 
                       sample_rate: int = SAMPLE_RATE, search: str = "fast") -> tuple[np.ndarray, dict]:
     """Compress every channel so that its onset-peak statistic falls inside the target band (spec §1.6).
 
-    Per channel: peak at or below -50 dBFS → unchanged ("gated"); otherwise peak-normalized alone to -10 dBFS (this
-    erases the L/R balance, as the release does), then: statistic inside ``(mean - std, mean + std)`` → "in_band";
-    at or below the band → "below_band" (expander off); above → compressed with the grid's first setting meeting
-    ``statistic < mean + std`` ("compressed"), or with ratio 20 at -40 dB if none does ("exhausted"). Samples with
-    ``|y| >= 1`` are clipped to ±1 as in the release.
+    ``mode="release"`` works per channel, as the published code: peak at or below -50 dBFS → unchanged ("gated");
+    otherwise peak-normalized alone to -10 dBFS (this erases the L/R balance), then: statistic inside
+    ``(mean - std, mean + std)`` → "in_band"; at or below the band → "below_band" (expander off); above →
+    compressed with the grid's first setting meeting ``statistic < mean + std`` ("compressed"), or with ratio 20 at
+    -40 dB if none does ("exhausted"). A channel without any detected onset raises (the original crashes there).
 
-    A channel without any detected onset: ``mode="fixed"`` returns it peak-normalized and uncompressed, like the
-    in-band case ("no_onsets"); ``mode="release"`` raises, because the original crashes there.
+    ``mode="fixed"`` (default) takes the same decisions once for the whole stem, measured as the feature is: the
+    stem is peak-normalized jointly, its statistic is the channel average, and the compressor applies one gain to
+    all channels from a stereo-linked detector (the louder channel's level), so the L/R balance is kept. A stem
+    without onsets comes back peak-normalized and uncompressed ("no_onsets"). Samples with ``|y| >= 1`` are clipped
+    to ±1 in both modes, as in the release.
 
     Args:
         x: stereo (or any channel count) audio, shape ``(n_samples, n_channels)``. Not modified.
@@ -273,11 +299,11 @@ def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = 
             answer when the statistic is monotone in the compression setting).
 
     Returns:
-        ``(y, report)``: ``y`` float32 of the shape of ``x``; ``report = {"stem", "mode", "band_db",
-        "channels": [per-channel dict]}``, each channel dict holding ``action``, ``peak_db_before``,
-        ``statistic_before`` / ``statistic_after`` (``(mean_db, std_db)`` or ``None``), ``ratio``,
-        ``threshold_db`` and ``n_passes`` (a channel identical to an earlier one reuses its result and adds
-        ``same_as_channel``).
+        ``(y, report)``: ``y`` float32 of the shape of ``x``; ``report = {"stem", "mode", "band_db", "linked",
+        "channels": [dict]}``: one dict per channel (release) or a single dict for the linked stem (fixed,
+        ``linked=True``), holding ``action``, ``peak_db_before``, ``statistic_before`` / ``statistic_after``
+        (``(mean_db, std_db)`` or ``None``), ``ratio``, ``threshold_db`` and ``n_passes`` (in release mode a channel
+        identical to an earlier one reuses its result and adds ``same_as_channel``).
 
     Raises:
         ValueError: bad shape, NaN/inf samples, unknown stem/mode/search, a target that is not two finite
@@ -290,6 +316,11 @@ def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = 
     stem_settings(stem)
     if mode not in MODES or search not in SEARCHES:
         raise ValueError(f"mode must be one of {MODES} and search one of {SEARCHES}, got {mode!r}, {search!r}")
+    band = (float(target[0] - target[1]), float(target[0] + target[1]))
+    if mode == "fixed":
+        y, entry = _match_signal(x, target, stem, mode, search, sample_rate)
+        logger.debug("compression %s (linked): %s", stem, entry)
+        return y, {"stem": stem, "mode": mode, "band_db": band, "linked": True, "channels": [entry]}
     y = np.empty_like(x)
     channels = []
     for c in range(x.shape[1]):
@@ -297,8 +328,7 @@ def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = 
         if twin is not None:  # dual-mono: the result is identical, skip the search
             y[:, c], entry = y[:, twin], {**channels[twin], "same_as_channel": twin}
         else:
-            y[:, c], entry = _match_channel(np.ascontiguousarray(x[:, c]), target, stem, mode, search, sample_rate)
+            y[:, c], entry = _match_signal(np.ascontiguousarray(x[:, c]), target, stem, mode, search, sample_rate)
         channels.append(entry)
         logger.debug("compression %s channel %d: %s", stem, c, entry)
-    band = (float(target[0] - target[1]), float(target[0] + target[1]))
-    return y, {"stem": stem, "mode": mode, "band_db": band, "channels": channels}
+    return y, {"stem": stem, "mode": mode, "band_db": band, "linked": False, "channels": channels}
