@@ -2,7 +2,7 @@
 # Sourced by the other scripts: sets REPO_ROOT and PYTHON, creating and filling a virtual environment once.
 #   AUTOMIX_USE_CURRENT_ENV=1  use the current python environment instead of <repo>/.venv (still installs into it)
 #   AUTOMIX_VENV=DIR           virtual environment folder (default <repo>/.venv)
-#   AUTOMIX_PYTHON=PATH        interpreter to create the venv with (default python3)
+#   AUTOMIX_BASE_PYTHON=PATH   interpreter to create the venv with (default python3)
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export REPO_ROOT
 if [ "${AUTOMIX_USE_CURRENT_ENV:-0}" = "1" ]; then
@@ -11,7 +11,7 @@ else
     VENV="${AUTOMIX_VENV:-$REPO_ROOT/.venv}"
     if [ ! -x "$VENV/bin/python" ]; then
         echo "[automix] creating virtual environment in $VENV"
-        "${AUTOMIX_PYTHON:-python3}" -m venv "$VENV" || return 1 2>/dev/null || exit 1
+        "${AUTOMIX_BASE_PYTHON:-python3}" -m venv "$VENV" || return 1 2>/dev/null || exit 1
     fi
     PYTHON="$VENV/bin/python"
 fi
