@@ -180,3 +180,48 @@ def test_wave_u_net_shrinks_by_68_and_clamps_only_in_eval():
     assert train_out.abs().max() > 1 and eval_out.abs().max() <= 1
     assert torch.equal(eval_out, train_out.clamp(-1, 1))
     assert isinstance(build_model(WUN_CONFIG), WaveUNet) and isinstance(build_model(MIX_CONFIG), FxNormAutomix)
+
+
+def test_spectral_correlation_equals_conv1d():
+    from automix.models.spectral import SpectralCorrelation
+
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(16, 8, 64, generator=generator)
+    for n_samples, fft_size in ((63 + 5, 512), (3000, 512), (3000, 256), (449 + 63, 512)):  # 1 block, many, exact
+        x = torch.randn(8, n_samples, generator=generator)
+        out = SpectralCorrelation(weight, fft_size)(x)
+        direct = torch.nn.functional.conv1d(x[None], weight)[0]
+        assert out.shape == direct.shape
+        assert (out - direct).abs().max() < 1e-4 * direct.abs().max(), (n_samples, fft_size)
+    with pytest.raises(ValueError, match="fft_size"):
+        SpectralCorrelation(weight, 64)
+
+
+def test_in_place_latent_path_equals_module_latent_path():
+    from automix.models.spectral import latent_mask_inplace
+
+    model = build_model(MIX_CONFIG, seed=0).eval()
+    generator = torch.Generator().manual_seed(1)
+    # Pooled features with a loud and a quiet half: the global norms' statistics matter.
+    z = torch.nn.functional.softplus(torch.randn(1, 128, 700, generator=generator) * 3) * torch.linspace(0.1, 2, 700)
+    with torch.inference_mode():
+        expected = model.latent_mask(z)[0]
+        features = [z[0].clone()]
+        mask = latent_mask_inplace(model, features)
+    assert features == []
+    assert mask.shape == expected.shape == (1, 128, 700)
+    assert (mask - expected).abs().max() < 1e-5 * expected.abs().max()
+    assert expected.std() > 1e-3  # not a constant mask
+
+
+def test_chunked_blstm_equals_one_call(monkeypatch):
+    from automix.models import spectral
+
+    lstm = build_model(MIX_CONFIG, seed=0).blstm.eval()
+    x = torch.randn(300, 128, generator=torch.Generator().manual_seed(2))
+    monkeypatch.setattr(spectral, "LSTM_CHUNK_FRAMES", 70)  # 5 chunks, the last one shorter
+    with torch.inference_mode():
+        expected = lstm(x[None])[0][0]
+        out = spectral.blstm_chunked(lstm, x)
+    assert out.shape == expected.shape == (300, 128)
+    assert (out - expected).abs().max() < 1e-5
