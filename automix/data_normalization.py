@@ -38,8 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the IR and shelf draws")
     parser.add_argument("--overwrite", action="store_true", help="redo songs whose outputs already exist")
     parser.add_argument("--feature-cache-mb", type=float, default=4096,
-                        help="features pass: keep processed stems in memory between effects when the dataset fits in "
-                        "this many MiB (float32); else re-apply earlier effects per effect (default 4096)")
+                        help="features pass: keep processed stems between effects (temporary files with worker "
+                        "processes, memory with --workers 1) when the dataset fits in this many MiB (float32); else "
+                        "re-apply earlier effects per effect (default 4096)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

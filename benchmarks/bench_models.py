@@ -107,7 +107,12 @@ def run_train(net: str, seconds: float, method: str, conv_impl: str) -> dict:
 def _child(args) -> None:
     import torch
 
+    from automix.mixing import reuse_freed_memory
+
     torch.set_num_threads(args.threads or os.cpu_count())
+    # Every run (ours and release-style alike) gets the allocator setting that `mix` applies: large temporaries are
+    # reused instead of re-mapped (page faults). Training entry points should call it too.
+    reuse_freed_memory()
     run = run_train if args.kind == "train" else run_mix
     result = run(args.net, args.seconds, args.method, args.conv_impl)
     result["peak_rss_gb"] = _peak_rss_gb()

@@ -5,9 +5,11 @@ Usage: ``python benchmarks/bench_normalization.py [--minutes 3] [--workers 2] [-
 The song is built by looping the stems of a demo-dataset song (``--demo-dir``, default ``<repo>/demo_data``, made
 by ``python -m automix.demo_data``) or, if there is none, seeded synthetic stems. It prints:
 1. per-effect seconds of the features and matching code, stem by stem on one core (no pool);
-2. the real two passes through the process pool (``--workers``, one pool for both, start-up included): the features
-   pass (per stage, stems kept in memory between stages) and the normalization pass (with the reverb
-   send if ``--irs`` is given), plus the number of compressor passes.
+2. the real two passes through the process pool (``--workers``, one pool for both, start-up counted apart): the
+   features pass (per stage; processed stems handed between stages as temporary ``.npy`` files) and the
+   normalization pass (with the reverb send if ``--irs`` is given), plus the number of compressor passes;
+3. the bound of the compression search (CPU seconds of one pass, worst case if every stem needs the most passes).
+Wall figures are only meaningful on a quiet machine: the load average is printed at start and end.
 Reference (spec §1.12, release on a 2-core machine): 87.5 s per 3-minute song (EQ 33 s, panning 29 s, compression
 17 s, loudness 8 s). Target: <= 5 s per song (>= 17x).
 """
@@ -15,6 +17,7 @@ Reference (spec §1.12, release on a 2-core machine): 87.5 s per 3-minute song (
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +26,10 @@ import numpy as np
 
 from automix import audio
 from automix.fxnorm.features import FEATURE_STEMS
+from automix.fxnorm.dynamics import MAX_RATIO, THRESHOLDS_DB
 from automix.fxnorm.normalize import FEATURE_EFFECTS, apply_effect, effect_feature, pad
+
+MAX_SEARCH_PASSES = 12  # fast_search_compression: 2 + 4 (ratio bisection, 17 ratios) + 6 (61 thresholds)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,6 +77,32 @@ def profile_effects(stems: dict, features: dict, mode: str) -> dict:
     return {**totals, "compressor_passes": passes}
 
 
+def _worker_pid(delay_s: float) -> int:
+    time.sleep(delay_s)
+    return os.getpid()
+
+
+def start_workers(executor, workers: int) -> None:
+    """Return once ``workers`` distinct processes have run a task (all started and initialized)."""
+    seen = set()
+    while len(seen) < workers:
+        seen.update(executor.map(_worker_pid, [0.01] * workers))
+
+
+def search_bound(stems: dict, typical_cpu_s: float) -> str:
+    """Worst case of the bounded compression search: CPU seconds of one pass (compressor + onset statistic)."""
+    from automix.fxnorm.dynamics import _Trials, peak_normalize
+
+    trials = _Trials(peak_normalize(pad(stems["drums"])), -np.inf, "drums", audio.SAMPLE_RATE)
+    start = time.process_time()
+    trials.run(MAX_RATIO, len(THRESHOLDS_DB) - 1)
+    per_pass = time.process_time() - start
+    worst = typical_cpu_s + len(stems) * MAX_SEARCH_PASSES * per_pass
+    return (f"compression search bound: <= {MAX_SEARCH_PASSES} passes per stem, {per_pass:.2f} CPU s per pass; worst "
+            f"case (every stem at the bound) {worst:.1f} CPU s per song vs {typical_cpu_s:.1f} s measured here "
+            f"({worst / typical_cpu_s:.1f}x)")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=3.0)
@@ -84,7 +116,8 @@ def main(argv=None) -> None:
     from automix.fxnorm import compute_features, find_impulse_responses, make_executor, normalize_dataset
 
     stems, source = looped_song(args.demo_dir, args.minutes * 60)
-    print(f"song: {args.minutes:g} min, 4 stems ({source}); mode {args.mode}")
+    print(f"song: {args.minutes:g} min, 4 stems ({source}); mode {args.mode}; load average at start "
+          f"{os.getloadavg()[0]:.2f} (wall figures need a quiet machine: < ~1.2 on 2 cores)")
     with tempfile.TemporaryDirectory() as tmp:
         song_dir = Path(tmp) / "split" / "song"
         for stem, x in stems.items():
@@ -93,7 +126,7 @@ def main(argv=None) -> None:
         irs = find_impulse_responses(args.irs) if args.irs else None
         start = time.perf_counter()
         with make_executor(args.workers) as executor:
-            executor.submit(sum, [1]).result()  # start the pool (its start-up is counted apart)
+            start_workers(executor, args.workers)  # counted apart: every worker has finished its start-up
             pool_start = time.perf_counter() - start
             t0 = time.perf_counter()
             features, metadata = compute_features(songs, executor, args.mode, progress=False)
@@ -120,6 +153,8 @@ def main(argv=None) -> None:
           + ", ".join(f"{e} {profile[e]:.2f} s" for e in FEATURE_EFFECTS)
           + f"; total {sum(profile[e] for e in FEATURE_EFFECTS):.2f} s; compressor passes "
           f"{profile['compressor_passes']}")
+    print(search_bound(stems, sum(profile[e] for e in FEATURE_EFFECTS)))
+    print(f"load average at end {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -159,3 +159,25 @@ def test_feature_cache_gives_the_same_features_as_recomputing(tmp_path):
         for effect in recomputed:
             for stem in FEATURE_STEMS:
                 assert np.array_equal(recomputed[effect][stem], cached[effect][stem]), (mode, effect, stem)
+
+
+def test_pool_features_pass_equals_recomputing_and_cleans_up(tmp_path, monkeypatch):
+    """With worker processes the processed stems go between stages as temporary .npy files, with the analyses the
+    next stage's matching reuses: same features as recomputing every chain in process, and no file left behind."""
+    import tempfile
+
+    from automix.fxnorm import compute_features, make_executor
+
+    for seed in range(2):
+        _write_song(tmp_path / "data" / f"song{seed}", seed, seconds=2.0)
+    songs = discover_songs(tmp_path / "data")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    recomputed, _ = compute_features(songs, mode="fixed", progress=False, cache_mb=0)
+    with make_executor(2) as executor:
+        pooled, metadata = compute_features(songs, executor, mode="fixed", progress=False)
+    assert metadata["feature_cache"] and list(scratch.iterdir()) == []
+    for effect in recomputed:
+        for stem in FEATURE_STEMS:
+            assert np.array_equal(recomputed[effect][stem], pooled[effect][stem]), (effect, stem)

@@ -3,9 +3,10 @@
 numpy/scipy/numba only: this package never imports torch. Modules, one effect each:
 :mod:`~automix.fxnorm.loudness`, :mod:`~automix.fxnorm.eq`, :mod:`~automix.fxnorm.dynamics` (with
 :mod:`~automix.fxnorm.onsets`, :mod:`~automix.fxnorm.compressor`), :mod:`~automix.fxnorm.panning`,
-:mod:`~automix.fxnorm.reverb`; :mod:`~automix.fxnorm.stft` (numpy STFT); :mod:`~automix.fxnorm.features`
-(averaging, safe file format, legacy import); :mod:`~automix.fxnorm.normalize` (one stem);
-:mod:`~automix.fxnorm.pipeline` (a dataset, process pool).
+:mod:`~automix.fxnorm.reverb`; :mod:`~automix.fxnorm.stft` (numpy STFT), :mod:`~automix.fxnorm.convolution`
+(blocked FFT filtering), :mod:`~automix.fxnorm.kernels` (numba loudness meter and biquads);
+:mod:`~automix.fxnorm.features` (averaging, safe file format, legacy import); :mod:`~automix.fxnorm.normalize` (one
+stem); :mod:`~automix.fxnorm.pipeline` (a dataset) with :mod:`~automix.fxnorm.workers` (the process pool).
 """
 
 from automix.fxnorm.features import import_legacy_features, load_features, save_features

@@ -108,10 +108,13 @@ def compressor_gain(levels_db: np.ndarray, threshold_db: float, ratio: float, at
     _check_settings(threshold_db, ratio, attack_ms, release_ms, sample_rate, makeup_db)
     if ratio == 1.0:
         return np.full(levels_db.shape[0], 10.0 ** (makeup_db / 20.0))
-    reduction_db = _smoothed_gain_reduction_db(
+    gain = _smoothed_gain_reduction_db(
         levels_db, float(threshold_db), float(ratio),
         smoothing_coefficient(attack_ms, sample_rate), smoothing_coefficient(release_ms, sample_rate))
-    return np.exp((makeup_db - reduction_db) * _DB_TO_LOG)
+    # exp((makeup - reduction) * c) computed in place: the same operations, no extra whole-signal arrays
+    np.subtract(makeup_db, gain, out=gain)
+    np.multiply(gain, _DB_TO_LOG, out=gain)
+    return np.exp(gain, out=gain)
 
 
 def linked_level_db(x: np.ndarray) -> np.ndarray:

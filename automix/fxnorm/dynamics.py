@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from automix.fxnorm.compressor import SAMPLE_RATE, compressor_gain, linked_level_db
+from automix.fxnorm.loudness import max_abs
 from automix.fxnorm.onsets import onset_peak_statistic
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,9 @@ class _Trials:
             raise ValueError(f"compression search works on (n_samples,) or (n_samples, n_channels), got "
                              f"{signal.shape}")
         self.signal = np.ascontiguousarray(signal, dtype=np.float32)
+        # Channels as contiguous rows: every trial's output is made in this layout, so the onset detector reads
+        # each channel without a copy (the (n, C) output handed back is a transposed view).
+        self.rows = self.signal if signal.ndim == 1 else np.ascontiguousarray(self.signal.T)
         self.upper_db, self.sample_rate = upper_db, sample_rate
         self.levels_db = linked_level_db(self.signal)
         settings = stem_settings(stem)
@@ -96,7 +100,9 @@ class _Trials:
         threshold_db = THRESHOLDS_DB[threshold_index]
         gain = compressor_gain(self.levels_db, threshold_db, ratio, self.attack_ms, self.release_ms,
                                self.sample_rate)
-        output = (self.signal * (gain if self.signal.ndim == 1 else gain[:, None])).astype(np.float32)
+        # float32 · float64 rounded to float32, as ``(signal * gain).astype(float32)`` but without the float64 copy
+        rows = np.multiply(self.rows, gain, out=np.empty_like(self.rows), casting="same_kind")
+        output = rows if self.signal.ndim == 1 else rows.T
         statistic = signal_statistic(output, self.sample_rate)
         # No onset left cannot be verified against the target: count it as a miss (the release would crash).
         met = statistic is not None and statistic[0] < self.upper_db
@@ -186,7 +192,7 @@ def fast_search_compression(channel: np.ndarray, upper_db: float, stem: str,
 
 def peak_normalize(x: np.ndarray, target_db: float = PEAK_NORM_DB) -> np.ndarray:
     """Scale so that ``max |x| == 10^(target_db/20)`` (pyloudnorm ``normalize.peak``); all-zero input is copied."""
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    peak = max_abs(x)
     if peak == 0.0:
         return np.array(x, copy=True)
     return (x * (10.0 ** (target_db / 20.0) / peak)).astype(x.dtype, copy=False)
@@ -194,7 +200,7 @@ def peak_normalize(x: np.ndarray, target_db: float = PEAK_NORM_DB) -> np.ndarray
 
 def peak_db(x: np.ndarray) -> float:
     """Peak level in dBFS (``-inf`` for silence)."""
-    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    peak = max_abs(x)
     return 20.0 * np.log10(peak) if peak > 0 else -np.inf
 
 
@@ -202,7 +208,7 @@ def _as_audio(x: np.ndarray, name: str) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"{name} must be audio of shape (n_samples, n_channels) with n_samples > 0, got {x.shape}")
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(max_abs(x)):  # NaN or inf anywhere (no whole-signal boolean temporary)
         raise ValueError(f"{name} contains NaN or infinite samples")
     return x.astype(np.float32, copy=False)
 
@@ -245,7 +251,7 @@ def signal_statistic(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[flo
 
 
 def _match_signal(signal: np.ndarray, target: np.ndarray, stem: str, mode: str, search: str,
-                  sample_rate: int) -> tuple[np.ndarray, dict]:
+                  sample_rate: int, statistic_before=None) -> tuple[np.ndarray, dict]:
     """Match one channel ``(n,)`` (release) or a linked stereo signal ``(n, c)`` (fixed); returns (output, report
     entry). See :func:`match_compression`."""
     level_db_before = peak_db(signal)
@@ -254,7 +260,8 @@ def _match_signal(signal: np.ndarray, target: np.ndarray, stem: str, mode: str, 
     if level_db_before <= GATE_DB:
         return signal.copy(), {**report, "action": "gated"}
     normalized = peak_normalize(signal)
-    statistic = signal_statistic(normalized, sample_rate)
+    statistic = signal_statistic(normalized, sample_rate) if statistic_before is None else (
+        float(statistic_before[0]), float(statistic_before[1]))
     report["statistic_before"] = report["statistic_after"] = statistic
     if statistic is None:
         if mode == "release":
@@ -270,11 +277,12 @@ def _match_signal(signal: np.ndarray, target: np.ndarray, stem: str, mode: str, 
     result = searcher(normalized, upper_db, stem, sample_rate)
     report.update(statistic_after=result.statistic, ratio=result.ratio, threshold_db=result.threshold_db,
                   n_passes=result.n_passes, action="exhausted" if result.exhausted else "compressed")
-    return np.clip(result.output, -1.0, 1.0), report
+    return np.clip(result.output, -1.0, 1.0, out=np.empty(signal.shape, dtype=np.float32)), report
 
 
 def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = "fixed",
-                      sample_rate: int = SAMPLE_RATE, search: str = "fast") -> tuple[np.ndarray, dict]:
+                      sample_rate: int = SAMPLE_RATE, search: str = "fast",
+                      statistic=None) -> tuple[np.ndarray, dict]:
     """Compress every channel so that its onset-peak statistic falls inside the target band (spec §1.6).
 
     ``mode="release"`` works per channel, as the published code: peak at or below -50 dBFS → unchanged ("gated");
@@ -297,6 +305,8 @@ def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = 
         sample_rate: in Hz.
         search: ``"fast"`` (bisection, ≤ 12 passes per channel) or ``"grid"`` (the release's brute force; same
             answer when the statistic is monotone in the compression setting).
+        statistic: ``compression_feature(x)`` if already computed (fixed mode: it is the statistic of the jointly
+            peak-normalized stem, so the first two onset passes are skipped; ignored in release mode).
 
     Returns:
         ``(y, report)``: ``y`` float32 of the shape of ``x``; ``report = {"stem", "mode", "band_db", "linked",
@@ -318,7 +328,7 @@ def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = 
         raise ValueError(f"mode must be one of {MODES} and search one of {SEARCHES}, got {mode!r}, {search!r}")
     band = (float(target[0] - target[1]), float(target[0] + target[1]))
     if mode == "fixed":
-        y, entry = _match_signal(x, target, stem, mode, search, sample_rate)
+        y, entry = _match_signal(x, target, stem, mode, search, sample_rate, statistic)
         logger.debug("compression %s (linked): %s", stem, entry)
         return y, {"stem": stem, "mode": mode, "band_db": band, "linked": True, "channels": [entry]}
     y = np.empty_like(x)

@@ -10,10 +10,12 @@ Modes:
     ``fixed``: one filter for both channels, designed from the stereo spectrum at -30 LUFS (L/R balance kept),
         input spectrum smoothed like the reference, net gain bounded to ``[-EQ_MAX_CUT_DB, +EQ_MAX_BOOST_DB]``.
 
-Zero phase: the release uses ``scipy.signal.filtfilt(b, 1, x)``. Here the signal is convolved once (FFT overlap-add)
-with ``b * b`` (``b`` is symmetric) and the 1000-sample delay removed. On the zero-padded stems of the pipeline
-(65536 zeros at each end) this equals ``filtfilt`` to float rounding; on unpadded signals only the first and last
-~3000 samples differ, because ``filtfilt`` extends the edges by odd reflection.
+Zero phase: the release uses ``scipy.signal.filtfilt(b, 1, x)``. Here the signal is convolved once (blocked FFT
+overlap-save, :mod:`~automix.fxnorm.convolution`) with ``b * b`` (``b`` is symmetric) and the 1000-sample delay
+removed. On the zero-padded stems of the pipeline (65536 zeros at each end) this equals ``filtfilt`` to float
+rounding; on unpadded signals only the first and last ~3000 samples differ, because ``filtfilt`` extends the edges by
+odd reflection. The -30 LUFS analysis gain is folded into the spectrum and the filter (both linear) instead of
+scaling the stem first.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
-from automix.fxnorm.loudness import ANALYSIS_LUFS, SAMPLE_RATE, is_silent, lufs_normalize
+from automix.fxnorm.convolution import convolve_segment
+from automix.fxnorm.loudness import ANALYSIS_LUFS, SAMPLE_RATE, is_silent, lufs_gain
 from automix.fxnorm.stft import ANALYSIS_FFT_SIZE, ANALYSIS_HOP, mean_magnitude
 
 EQ_NUMTAPS = 1001
@@ -47,10 +50,21 @@ def eq_feature(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray | No
     """
     if is_silent(x):
         return None
-    normalized, lufs = lufs_normalize(x, ANALYSIS_LUFS, sample_rate)
-    if not np.isfinite(lufs):
-        return None
-    return mean_magnitude(normalized, ANALYSIS_FFT_SIZE, ANALYSIS_HOP).mean(axis=0)
+    _, spectrum, lufs = eq_analysis(x, sample_rate)
+    return spectrum if np.isfinite(lufs) else None
+
+
+def eq_analysis(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[float, np.ndarray, float]:
+    """What both the EQ feature and fixed-mode matching measure: ``(gain, spectrum, lufs)``.
+
+    ``gain`` brings ``x`` to -30 LUFS (1 if its loudness ``lufs`` is not finite); ``spectrum`` is the mean 65536-point
+    STFT magnitude over frames and channels of ``gain · x``, float32 ``(32769,)``. The STFT is linear, so the
+    spectrum of ``x`` is scaled instead of scaling the signal first (same to float32 rounding, one whole-song copy
+    less). The features pass hands this to the matching of the same stem (``analysis`` of :func:`match_eq`), which
+    then skips its own 65536-point STFT.
+    """
+    gain, lufs = lufs_gain(x, ANALYSIS_LUFS, sample_rate)
+    return gain, mean_magnitude(x, ANALYSIS_FFT_SIZE, ANALYSIS_HOP).mean(axis=0) * np.float32(gain), lufs
 
 
 def matching_gain_db(reference: np.ndarray, spectrum: np.ndarray, max_boost_db: float | None = None,
@@ -77,20 +91,20 @@ def design_matching_filter(gain_db: np.ndarray, numtaps: int = EQ_NUMTAPS) -> np
     return scipy.signal.firwin2(numtaps, grid, 10.0 ** (gain_db / 40.0), window="hamming")
 
 
-def apply_zero_phase(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
+def apply_zero_phase(x: np.ndarray, taps: np.ndarray, gain: float = 1.0) -> np.ndarray:
     """Apply a symmetric FIR forward and backward (zero phase) with one FFT convolution by ``taps * taps``.
 
     Args:
         x: audio ``(n_samples, n_channels)``; not modified.
         taps: symmetric (linear-phase) FIR, odd length.
+        gain: scale of the output, folded into the filter (e.g. the -30 LUFS normalization gain).
 
     Returns:
         float32 ``(n_samples, n_channels)``.
     """
-    kernel = np.convolve(taps, taps)
-    delay = (kernel.size - 1) // 2
-    out = scipy.signal.oaconvolve(x.astype(np.float32), kernel.astype(np.float32)[:, None], axes=0)
-    return np.ascontiguousarray(out[delay:delay + x.shape[0]])
+    kernel = np.convolve(taps, taps)  # float64: the spectrum is computed from it in float64
+    # Blocked overlap-save with the 2000-sample delay removed (convolve_segment: no whole-song temporaries).
+    return convolve_segment(np.asarray(x, dtype=np.float32), kernel, (kernel.size - 1) // 2, gain)
 
 
 def _report(gain_db: np.ndarray, sample_rate: int) -> dict:
@@ -107,24 +121,26 @@ def _match_release(x: np.ndarray, reference: np.ndarray, sample_rate: int) -> tu
         if is_silent(x[:, c]):
             channels.append({"action": "gated"})
             continue
-        mono, _ = lufs_normalize(x[:, c:c + 1], ANALYSIS_LUFS, sample_rate)
-        gain_db = matching_gain_db(reference, mean_magnitude(mono)[0])
-        y[:, c:c + 1] = apply_zero_phase(mono, design_matching_filter(gain_db))
+        mono = np.ascontiguousarray(x[:, c:c + 1], dtype=np.float32)
+        scale, _ = lufs_gain(mono, ANALYSIS_LUFS, sample_rate)  # folded into the spectrum and the filter
+        gain_db = matching_gain_db(reference, mean_magnitude(mono)[0] * np.float32(scale))
+        y[:, c:c + 1] = apply_zero_phase(mono, design_matching_filter(gain_db), scale)
         channels.append({"action": "equalized", **_report(gain_db, sample_rate)})
     return y, {"channels": channels}
 
 
-def _match_fixed(x: np.ndarray, reference: np.ndarray, stem: str, sample_rate: int) -> tuple[np.ndarray, dict]:
+def _match_fixed(x: np.ndarray, reference: np.ndarray, stem: str, sample_rate: int,
+                 analysis: tuple | None = None) -> tuple[np.ndarray, dict]:
     """One bounded filter from the smoothed stereo spectrum at -30 LUFS, applied to both channels."""
-    normalized, _ = lufs_normalize(x, ANALYSIS_LUFS, sample_rate)
-    spectrum = smooth_spectrum(mean_magnitude(normalized).mean(axis=0), EQ_SMOOTHING_WINDOWS[stem])
+    scale, spectrum, _ = eq_analysis(x, sample_rate) if analysis is None else analysis
+    spectrum = smooth_spectrum(spectrum, EQ_SMOOTHING_WINDOWS[stem])  # the -30 LUFS gain is folded into the filter
     gain_db = matching_gain_db(reference, spectrum, EQ_MAX_BOOST_DB, EQ_MAX_CUT_DB)
-    y = apply_zero_phase(normalized, design_matching_filter(gain_db))
+    y = apply_zero_phase(x, design_matching_filter(gain_db), scale)
     return y, {"action": "equalized", **_report(gain_db, sample_rate)}
 
 
 def match_eq(x: np.ndarray, reference: np.ndarray, stem: str, mode: str = "fixed",
-             sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, dict]:
+             sample_rate: int = SAMPLE_RATE, analysis: tuple | None = None) -> tuple[np.ndarray, dict]:
     """Equalize a stem towards the dataset-average spectrum (spec §1.5); the output sits at about -30 LUFS.
 
     Args:
@@ -132,6 +148,7 @@ def match_eq(x: np.ndarray, reference: np.ndarray, stem: str, mode: str = "fixed
         reference: dataset EQ feature ``(32769,)`` (65536-point bins).
         stem: stem type (sets the smoothing window in fixed mode).
         mode: ``"fixed"`` or ``"release"`` (see the module docstring).
+        analysis: ``eq_analysis(x)`` if already computed (fixed mode; ignored in release mode).
 
     Returns:
         ``(y, report)``: float32 audio like ``x``; report with the net gain range in dB over 20 Hz-20 kHz
@@ -146,4 +163,4 @@ def match_eq(x: np.ndarray, reference: np.ndarray, stem: str, mode: str = "fixed
         return _match_release(x, reference, sample_rate)
     if mode != "fixed":
         raise ValueError(f"mode must be 'fixed' or 'release', got {mode!r}")
-    return _match_fixed(x, reference, stem, sample_rate)
+    return _match_fixed(x, reference, stem, sample_rate, analysis)

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from automix.fxnorm.eq import eq_feature, match_eq
-from automix.fxnorm.loudness import SAMPLE_RATE, is_silent, loudness_feature, match_loudness
+from automix.fxnorm.eq import eq_analysis, match_eq
+from automix.fxnorm.loudness import SAMPLE_RATE, is_silent, loudness_feature, match_loudness, max_abs
 from automix.fxnorm.panning import match_panning, panning_feature
 from automix.fxnorm.reverb import REVERB_STEMS, apply_pre_reverb, apply_reverb_send
 
@@ -39,7 +39,7 @@ def as_stereo(x: np.ndarray) -> np.ndarray:
     x = x[:, None] if x.ndim == 1 else x
     if x.ndim != 2 or x.shape[1] not in (1, 2):
         raise ValueError(f"audio must be (n_samples,) or (n_samples, 1 or 2), got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
+    if not np.isfinite(max_abs(x)):  # NaN or inf anywhere (no whole-signal boolean temporary)
         raise ValueError("audio contains NaN or infinite samples")
     return np.repeat(x, 2, axis=1) if x.shape[1] == 1 else x
 
@@ -58,8 +58,12 @@ def quantize_pcm16(x: np.ndarray) -> np.ndarray:
 
 
 def apply_effect(effect: str, x: np.ndarray, stem: str, features: dict | None, mode: str,
-                 rng: np.random.Generator | None = None, irs=None) -> tuple[np.ndarray, dict]:
-    """Apply one effect to a padded stereo stem; returns ``(y, report)``."""
+                 rng: np.random.Generator | None = None, irs=None, analysis=None) -> tuple[np.ndarray, dict]:
+    """Apply one effect to a padded stereo stem; returns ``(y, report)``.
+
+    ``analysis``: the measurement of ``x`` that :func:`feature_and_analysis` returned for this effect, if any (the
+    matching then skips measuring it again).
+    """
     if effect == "reverb":
         if stem not in REVERB_STEMS:
             return x, {"action": "not applied to this stem"}
@@ -68,11 +72,11 @@ def apply_effect(effect: str, x: np.ndarray, stem: str, features: dict | None, m
         return apply_reverb_send(x, irs, rng if rng is not None else np.random.default_rng(0))
     target = features[effect][stem]
     if effect == "eq":
-        return match_eq(x, target, stem, mode)
+        return match_eq(x, target, stem, mode, analysis=analysis)
     if effect == "compression":
         from automix.fxnorm.dynamics import match_compression
 
-        return match_compression(x, target, stem, mode=mode, sample_rate=SAMPLE_RATE)
+        return match_compression(x, target, stem, mode=mode, sample_rate=SAMPLE_RATE, statistic=analysis)
     if effect == "panning":
         return match_panning(x, target, stem, mode)
     if effect == "loudness":
@@ -89,10 +93,11 @@ def _check(effects, mode) -> None:
 
 
 def run_chain(x: np.ndarray, stem: str, features: dict | None, effects, mode: str = "fixed",
-              rng: np.random.Generator | None = None, irs=None) -> tuple[np.ndarray, dict]:
+              rng: np.random.Generator | None = None, irs=None, analysis=None) -> tuple[np.ndarray, dict]:
     """Apply ``effects`` (kept in the canonical order) to a *padded* stereo stem.
 
-    An effect is skipped ("gated") when its input is silent. Returns ``(y_padded, {effect: report})``.
+    An effect is skipped ("gated") when its input is silent. ``analysis`` (see :func:`feature_and_analysis`) is a
+    measurement of ``x`` itself, so it is only handed to the first effect. Returns ``(y_padded, {effect: report})``.
     """
     reports = {}
     for index, effect in enumerate(e for e in EFFECTS if e in effects):
@@ -102,7 +107,7 @@ def run_chain(x: np.ndarray, stem: str, features: dict | None, effects, mode: st
             reports[effect] = {"action": "gated"}
             continue
         start = time.perf_counter()
-        x, reports[effect] = apply_effect(effect, x, stem, features, mode, rng, irs)
+        x, reports[effect] = apply_effect(effect, x, stem, features, mode, rng, irs, analysis if index == 0 else None)
         reports[effect]["seconds"] = time.perf_counter() - start
     return x, reports
 
@@ -145,49 +150,69 @@ def normalize_stem(x: np.ndarray, stem: str, features: dict | None, effects=EFFE
 
 def effect_feature(effect: str, x_padded: np.ndarray) -> np.ndarray | None:
     """Per-file feature of ``effect`` on a padded stereo stem, or None (excluded)."""
+    return feature_and_analysis(effect, x_padded, "release")[0]
+
+
+def feature_and_analysis(effect: str, x_padded: np.ndarray, mode: str = "fixed") -> tuple:
+    """``(feature or None, analysis or None)``: the per-file feature, and in fixed mode what the matching of the same
+    signal would measure again (EQ: -30 LUFS gain and spectrum; compression: the onset-peak statistic).
+
+    The features pass computes the feature of effect *k* and then matches effect *k* on the same stem in the next
+    stage: handing the analysis over saves a 65536-point STFT plus a loudness measurement (EQ) and two onset passes
+    (compression) per stem. In release mode matching measures each channel on its own, so there is nothing to reuse.
+    """
     if effect == "eq":
-        return eq_feature(x_padded)
+        if is_silent(x_padded):
+            return None, None
+        gain, spectrum, lufs = eq_analysis(x_padded)
+        if not np.isfinite(lufs):
+            return None, None
+        return spectrum, ((gain, spectrum, lufs) if mode == "fixed" else None)
     if effect == "compression":
         from automix.fxnorm.dynamics import compression_feature
 
-        return compression_feature(x_padded)
+        value = compression_feature(x_padded)
+        return value, (value if mode == "fixed" and value is not None else None)
     if effect == "panning":
-        return panning_feature(x_padded)
+        return panning_feature(x_padded), None
     if effect == "loudness":
-        return loudness_feature(x_padded)
+        return loudness_feature(x_padded), None
     raise ValueError(f"effect {effect!r} has no feature; expected one of {FEATURE_EFFECTS}")
 
 
 def stem_feature(x: np.ndarray, stem: str, effect: str, features: dict | None, effects_before=(),
                  mode: str = "fixed", rng: np.random.Generator | None = None, irs=None,
-                 keep_audio: bool = False, padded: bool = False) -> tuple:
+                 keep_audio: bool = False, padded: bool = False, analysis=None) -> tuple:
     """Feature of ``effect`` computed on the stem after applying ``effects_before`` to it (in memory).
 
     Args:
         x: the stem, raw; or, with ``padded=True``, a padded stem returned by an earlier call with ``keep_audio``
             (already normalized by earlier effects: pass only the remaining ones).
         keep_audio: also return the processed padded stem so the next effect need not redo the chain.
+        analysis: the analysis that the earlier call returned with ``x`` (for the first of ``effects_before``).
 
     Returns:
         ``(feature or None, status)`` with status ``"ok"``, ``"all_zero"``, ``"silent"`` or ``"no_feature"``
-        (e.g. no onsets for compression); with ``keep_audio``, ``(feature, status, padded audio or None)``.
+        (e.g. no onsets for compression); with ``keep_audio``, ``(feature, status, padded audio or None,
+        analysis or None)``, the analysis being for matching ``effect`` on that audio (see
+        :func:`feature_and_analysis`).
     """
     _check(effects_before, mode)
     result = _stem_feature(x if padded else pad(as_stereo(x)), stem, effect, features, effects_before, mode, rng,
-                           irs)
+                           irs, analysis)
     return result if keep_audio else result[:2]
 
 
-def _stem_feature(x_padded, stem, effect, features, effects_before, mode, rng, irs) -> tuple:
+def _stem_feature(x_padded, stem, effect, features, effects_before, mode, rng, irs, analysis) -> tuple:
     if not np.any(x_padded):
-        return None, "all_zero", None
+        return None, "all_zero", None, None
     if is_silent(x_padded):
-        return None, "silent", None
+        return None, "silent", None, None
     effects_before = [e for e in effects_before if e != "reverb" or irs]
-    x_padded, _ = run_chain(x_padded, stem, features, effects_before, mode, rng, irs)
+    x_padded, _ = run_chain(x_padded, stem, features, effects_before, mode, rng, irs, analysis)
     if mode == "release" and effects_before:
         x_padded = pad(quantize_pcm16(crop(x_padded)))
     if is_silent(x_padded):
-        return None, "silent", None
-    value = effect_feature(effect, x_padded)
-    return (None if value is None else value), ("no_feature" if value is None else "ok"), x_padded
+        return None, "silent", None, None
+    value, analysis = feature_and_analysis(effect, x_padded, mode)
+    return value, ("no_feature" if value is None else "ok"), x_padded, analysis

@@ -65,8 +65,11 @@ def onset_peak_levels_db(x_mono: np.ndarray, onsets: np.ndarray) -> np.ndarray:
     Returns:
         ``20·log10(max |x|)`` per segment in dBFS, float64, shape ``(n_onsets,)``.
     """
-    peaks = np.maximum.reduceat(np.abs(np.asarray(x_mono, dtype=np.float64)), onsets)
-    return 20.0 * np.log10(np.maximum(peaks, PEAK_FLOOR))
+    x_mono = np.asarray(x_mono)
+    # max |x| per segment as max(max x, -min x): two streaming reductions in the input's precision (|x| is exact in
+    # any float format, so the peaks are the same) instead of a float64 copy and its absolute value (~8x slower).
+    peaks = np.maximum(np.maximum.reduceat(x_mono, onsets), -np.minimum.reduceat(x_mono, onsets))
+    return 20.0 * np.log10(np.maximum(peaks.astype(np.float64), PEAK_FLOOR))
 
 
 def top_quartile_statistic(levels_db: np.ndarray) -> tuple[float, float]:

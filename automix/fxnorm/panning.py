@@ -21,7 +21,7 @@ import numpy as np
 import scipy.signal
 
 from automix.fxnorm.loudness import SAMPLE_RATE, is_silent
-from automix.fxnorm.stft import ANALYSIS_FFT_SIZE, ANALYSIS_HOP, OverlapAdd, n_frames, stft_blocks
+from automix.fxnorm.stft import ANALYSIS_FFT_SIZE, ANALYSIS_HOP, OverlapAdd, frames_per_block, n_frames, stft_blocks
 
 PAN_FFT_SIZE = 2048
 PAN_HOP = 1024
@@ -33,7 +33,7 @@ FRAME_GATE_DB = -10.0  # frames whose loudest |X_L + X_R| bin is below this (STF
 MAX_PAN_FREQ_HZ = {"vocals": 16000.0, "bass": 16000.0, "other": 16000.0, "drums": 6000.0}
 WEAK_SIDE_DB = -40.0  # fixed mode: a side this far below the other takes the louder side's phase
 _EPS = 1e-20
-_BLOCK_FRAMES = 256  # frames per processing block (keeps temporaries small)
+_BLOCK_FRAMES = 128  # frames per processing block: ~1-2 MiB temporaries stay in cache (measured fastest)
 
 
 def similarity(left_mag: np.ndarray, right_mag: np.ndarray) -> np.ndarray:
@@ -54,7 +54,8 @@ def panning_feature(x: np.ndarray) -> np.ndarray | None:
     if is_silent(x) or x.shape[1] != 2:
         return None
     total = np.zeros(ANALYSIS_FFT_SIZE // 2 + 1, dtype=np.float64)
-    for _, spectrum in stft_blocks(x, ANALYSIS_FFT_SIZE, ANALYSIS_HOP, 32):  # blocks bound the memory
+    block = frames_per_block(ANALYSIS_FFT_SIZE)  # small blocks: temporaries stay in cache
+    for _, spectrum in stft_blocks(x, ANALYSIS_FFT_SIZE, ANALYSIS_HOP, block):
         total += similarity(*_magnitudes(spectrum)).sum(axis=0)
     return (total / n_frames(x.shape[0], ANALYSIS_FFT_SIZE, ANALYSIS_HOP)).astype(np.float32)
 
@@ -157,9 +158,11 @@ def match_panning(x: np.ndarray, reference: np.ndarray, stem: str, mode: str = "
         raise ValueError(f"panning needs stereo audio (n_samples, 2), got shape {x.shape}")
     if is_silent(x):
         return x.astype(np.float32, copy=True), {"action": "gated"}
-    padded = np.pad(x.astype(np.float32), ((PAN_FFT_SIZE, PAN_FFT_SIZE), (0, 0)))
-    count = n_frames(padded.shape[0], PAN_FFT_SIZE, PAN_HOP)
-    pan_sum = sum(pan_spectrum_sum(block) for _, block in stft_blocks(padded, PAN_FFT_SIZE, PAN_HOP, _BLOCK_FRAMES))
+    x = np.asarray(x, dtype=np.float32)
+    count = n_frames(x.shape[0] + 2 * PAN_FFT_SIZE, PAN_FFT_SIZE, PAN_HOP)
+    # 2048 zeros at both ends (the release's padding), added block by block instead of copying the stem
+    blocks = lambda: stft_blocks(x, PAN_FFT_SIZE, PAN_HOP, _BLOCK_FRAMES, pad=PAN_FFT_SIZE)  # noqa: E731
+    pan_sum = sum(pan_spectrum_sum(block) for _, block in blocks())
     side = dominant_side(pan_sum / count, sample_rate)
     alpha = PRE_PAN_ALPHA if side > 0 else 1.0 - PRE_PAN_ALPHA
     pre_pan = np.array([1.0 - alpha, alpha], dtype=np.float32)[None, :, None]
@@ -168,7 +171,7 @@ def match_panning(x: np.ndarray, reference: np.ndarray, stem: str, mode: str = "
     remap = _release_outputs if mode == "release" else _fixed_outputs
     adder = OverlapAdd(count, 2, PAN_FFT_SIZE, PAN_HOP)
     sums = np.zeros(3)  # similarity before, after, number of bins
-    for start, spectrum in stft_blocks(padded, PAN_FFT_SIZE, PAN_HOP, _BLOCK_FRAMES):
+    for start, spectrum in blocks():
         spectrum = spectrum * pre_pan
         loudest = np.abs(spectrum[:, 0] + spectrum[:, 1]).max(axis=1)
         active = 20.0 * np.log10(loudest + _EPS) >= FRAME_GATE_DB

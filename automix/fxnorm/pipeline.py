@@ -4,9 +4,14 @@ Workers receive everything through their arguments (song paths, the stem's featu
 with the ``spawn`` start method; every random draw comes from :func:`automix.fxnorm.normalize.stem_rng`, so the same
 seed gives the same bytes for any number of workers.
 
-Features are chained in memory (spec §1.2): the feature of effect *k* is computed on stems normalized by the effects
-before it. No intermediate file is written; each task re-applies the earlier effects to its stem instead, which keeps
-memory at one stem per worker whatever the dataset size.
+Features are chained (spec §1.2): the feature of effect *k* is computed on stems normalized by the effects before it.
+When the dataset fits in ``cache_mb``, each stage hands its processed stems to the next one (temporary ``.npy`` files
+with a process pool, arrays in memory without one) together with the measurement the next stage's matching would
+repeat (:func:`automix.fxnorm.normalize.feature_and_analysis`); otherwise each task re-applies the earlier effects
+to the raw stem (memory: one stem per worker whatever the dataset size). No output file is written by this pass.
+
+Work split: one task per (song, stem), so the stems of one song use every worker; in the normalization pass the
+stems with a reverb send (the longest tasks) are submitted first.
 """
 
 from __future__ import annotations
@@ -14,50 +19,24 @@ from __future__ import annotations
 import json
 import logging
 import math
-import multiprocessing
 import os
 import tempfile
 import time
 from collections import Counter, defaultdict
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from automix.fxnorm.features import FEATURE_STEMS, average_feature
 from automix.fxnorm.normalize import EFFECTS, FEATURE_EFFECTS, normalize_stem, stem_feature, stem_rng
+from automix.fxnorm.reverb import REVERB_STEMS
+from automix.fxnorm.workers import InlineExecutor, make_executor  # noqa: F401 - make_executor re-exported
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_MB = 4096  # features pass: keep processed stems in memory between effects up to this dataset size
-
-
-class InlineExecutor:
-    """Runs submitted calls immediately in this process (``workers <= 1``); same interface as a process pool."""
-
-    def submit(self, fn, *args, **kwargs) -> Future:
-        future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as err:  # noqa: BLE001 - delivered to the caller through the future, like a pool
-            future.set_exception(err)
-        return future
-
-    def shutdown(self, wait=True):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.shutdown()
-
-
-def make_executor(workers: int):
-    """One pool for a whole run: in-process for ``workers <= 1``, else ``spawn``-started worker processes."""
-    if workers <= 1:
-        return InlineExecutor()
-    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
 
 
 def song_length(song) -> int:
@@ -79,17 +58,44 @@ def _stem_features(features: dict | None, stem: str) -> dict | None:
     return None if features is None else {e: {stem: v[stem]} for e, v in features.items() if stem in v}
 
 
-def feature_task(source, n_samples: int, song: str, stem: str, effect: str, features, effects_before, mode: str,
-                 seed: int, irs, keep_audio: bool) -> tuple:
-    """Worker: the ``effect`` feature of one stem after ``effects_before``; returns ``(feature, status, audio)``.
+class CachedStem(NamedTuple):
+    """A padded stem processed by the earlier effects, saved as ``.npy`` in the features pass's temporary folder."""
 
-    ``source`` is the stem's path, or the padded stem already processed by the earlier effects (cache).
+    path: str
+
+
+def _load_source(source, n_samples: int) -> tuple[np.ndarray, bool]:
+    """``(audio, padded)`` of a task's source: a raw stem path, a processed array, or a :class:`CachedStem`."""
+    if isinstance(source, np.ndarray):
+        return source, True
+    if isinstance(source, CachedStem):
+        audio = np.load(source.path, allow_pickle=False)
+        os.remove(source.path)  # read once: the next stage writes its own
+        return audio, True
+    return _load_stem(source, n_samples), False
+
+
+def feature_task(source, n_samples: int, song: str, stem: str, effect: str, features, effects_before, mode: str,
+                 seed: int, irs, keep_audio: bool, cache_file: str | None = None, analysis=None) -> tuple:
+    """Worker: the ``effect`` feature of one stem after ``effects_before``.
+
+    ``source`` is the stem's path, or the padded stem already processed by the earlier effects (an array, or a
+    :class:`CachedStem`) with the ``analysis`` returned along with it. With ``keep_audio`` the processed stem is
+    returned as an array, or, given ``cache_file``, saved there and returned as a :class:`CachedStem`: a 64-MiB array
+    (3-min stem) costs ~0.3 s to pickle through the pool's pipe and back per stage, a ``.npy`` in the page cache a few
+    tens of ms.
+
+    Returns:
+        ``(feature, status, audio, analysis)``; ``audio`` and ``analysis`` are None without ``keep_audio``.
     """
-    cached = isinstance(source, np.ndarray)
-    x = source if cached else _load_stem(source, n_samples)
-    value, status, *audio = stem_feature(x, stem, effect, features, effects_before, mode, stem_rng(seed, song, stem),
-                                         irs, keep_audio=keep_audio, padded=cached)
-    return value, status, (audio[0] if audio else None)
+    x, padded = _load_source(source, n_samples)
+    value, status, *kept = stem_feature(x, stem, effect, features, effects_before, mode, stem_rng(seed, song, stem),
+                                        irs, keep_audio=keep_audio, padded=padded, analysis=analysis)
+    processed, analysis = kept if kept else (None, None)
+    if processed is not None and cache_file is not None:
+        np.save(cache_file, processed, allow_pickle=False)
+        processed = CachedStem(cache_file)
+    return value, status, processed, analysis
 
 
 def normalize_task(path: str, n_samples: int, song: str, stem: str, out_path: str, features, effects, mode: str,
@@ -121,8 +127,9 @@ def compute_features(songs, executor=None, mode: str = "fixed", seed: int = 0, i
         seed: seed of the reverb draws (only used when ``irs`` is given: reverb then comes first in the chain).
         irs: reverb IRs, or None (the recommended features pass has no reverb).
         cache_mb: if the whole dataset (float32) fits in this many MiB, the stems processed by the effects so far
-            are kept in memory between effects; otherwise each effect re-applies the earlier ones to the raw stem
-            (memory: one stem per worker, compute: about twice).
+            are kept between effects (in the temporary folder with a process pool, in memory without one);
+            otherwise each effect re-applies the earlier ones to the raw stem (memory: one stem per worker,
+            compute: about twice).
 
     Returns:
         ``(features, metadata)``; metadata counts the files averaged and the exclusions per effect and stem.
@@ -137,34 +144,60 @@ def compute_features(songs, executor=None, mode: str = "fixed", seed: int = 0, i
             lengths[song.name] = song_length(song)
         except ValueError as err:
             failed[song.name] = str(err)
-    chain = [e for e in EFFECTS if e != "reverb" or irs]
     use_cache = sum(lengths.values()) * len(FEATURE_STEMS) * 2 * 4 <= cache_mb * 2 ** 20
-    cache = {}  # (song, stem) -> (stem after the effects applied so far, those effects)
-    features, n_files, excluded, seconds = {}, defaultdict(dict), defaultdict(dict), {}
-    for effect in FEATURE_EFFECTS:
-        stage_start = time.perf_counter()
-        before = chain[:chain.index(effect)]
-        jobs = {}
-        for song in (s for s in songs if s.name not in failed):
-            for stem in FEATURE_STEMS:
-                source, applied = cache.pop((song.name, stem), (str(song.stems[stem]), []))
-                keep = use_cache and effect != FEATURE_EFFECTS[-1]
-                jobs[executor.submit(feature_task, source, lengths[song.name], song.name, stem, effect,
-                                     _stem_features(features, stem), before[len(applied):], mode, seed, irs,
-                                     keep)] = (song, stem)
-        values, reasons = _collect_stage(jobs, effect, before, cache, failed, progress)
-        features[effect] = {}
-        for stem in FEATURE_STEMS:
-            kept = [values[stem][name] for name in sorted(values[stem]) if name not in failed]
-            features[effect][stem] = average_feature(effect, stem, kept)
-            n_files[effect][stem] = len(kept)
-            excluded[effect][stem] = dict(reasons[stem])
-        seconds[effect] = time.perf_counter() - stage_start
-        logger.info("%s feature: files averaged %s, excluded %s", effect, n_files[effect], excluded[effect])
+    features, counts, seconds = {}, (defaultdict(dict), defaultdict(dict)), {}
+    # Processed stems travel between stages as .npy files in a temporary folder when a process pool runs the tasks
+    # (in memory when they run in this process).
+    with tempfile.TemporaryDirectory(prefix="automix-features-") as cache_dir:
+        to_files = cache_dir if use_cache and not isinstance(executor, InlineExecutor) else None
+        cache = {}  # (song, stem) -> (stem after the effects applied so far, those effects, its analysis)
+        for effect in FEATURE_EFFECTS:
+            stage_start = time.perf_counter()
+            jobs = _submit_stage(executor, songs, effect, features, cache, lengths, failed, use_cache, to_files,
+                                 mode, seed, irs)
+            before = _chain(irs)[:_chain(irs).index(effect)]
+            values, reasons = _collect_stage(jobs, effect, before, cache, failed, progress)
+            features[effect] = _average_stage(effect, values, reasons, failed, counts)
+            seconds[effect] = time.perf_counter() - stage_start
+    n_files, excluded = counts
     metadata = {"mode": mode, "seed": seed, "with_reverb": bool(irs), "n_songs": len(songs) - len(failed),
                 "n_files": dict(n_files), "excluded": dict(excluded), "failed_songs": failed,
                 "smoothed_at_save": True, "seconds_per_stage": seconds, "feature_cache": use_cache}
     return features, metadata
+
+
+def _chain(irs) -> list:
+    return [e for e in EFFECTS if e != "reverb" or irs]
+
+
+def _submit_stage(executor, songs, effect, features, cache, lengths, failed, use_cache, to_files, mode, seed,
+                  irs) -> dict:
+    """Submit one feature stage: one task per (song, stem); returns ``{future: (song, stem)}``."""
+    before = _chain(irs)[:_chain(irs).index(effect)]
+    keep = use_cache and effect != FEATURE_EFFECTS[-1]
+    jobs = {}
+    for song in (s for s in songs if s.name not in failed):
+        for stem in FEATURE_STEMS:
+            source, applied, analysis = cache.pop((song.name, stem), (str(song.stems[stem]), [], None))
+            # unique per stage and task: a task never overwrites a file another task has still to read
+            cache_file = os.path.join(to_files, f"{effect}-{len(jobs)}-{stem}.npy") if keep and to_files else None
+            jobs[executor.submit(feature_task, source, lengths[song.name], song.name, stem, effect,
+                                 _stem_features(features, stem), before[len(applied):], mode, seed, irs, keep,
+                                 cache_file, analysis)] = (song, stem)
+    return jobs
+
+
+def _average_stage(effect: str, values: dict, reasons: dict, failed: dict, counts: tuple) -> dict:
+    """Dataset feature per stem of one stage; fills ``counts = (n_files, excluded)``."""
+    n_files, excluded = counts
+    averaged = {}
+    for stem in FEATURE_STEMS:
+        kept = [values[stem][name] for name in sorted(values[stem]) if name not in failed]
+        averaged[stem] = average_feature(effect, stem, kept)
+        n_files[effect][stem] = len(kept)
+        excluded[effect][stem] = dict(reasons[stem])
+    logger.info("%s feature: files averaged %s, excluded %s", effect, n_files[effect], excluded[effect])
+    return averaged
 
 
 def _collect_stage(jobs: dict, effect: str, before: list, cache: dict, failed: dict, progress: bool) -> tuple:
@@ -175,13 +208,13 @@ def _collect_stage(jobs: dict, effect: str, before: list, cache: dict, failed: d
             song, stem = jobs[future]
             bar.update()
             try:
-                value, status, processed = future.result()
+                value, status, processed, analysis = future.result()
             except Exception as err:  # noqa: BLE001 - a bad song is reported, the others continue
                 failed[song.name] = f"{stem}: {err}"
                 logger.error("song %s failed (%s feature, %s): %s", song.name, effect, stem, err)
                 continue
             if processed is not None:
-                cache[(song.name, stem)] = (processed, before)
+                cache[(song.name, stem)] = (processed, before, analysis)
             if value is None:
                 reasons[stem][status] += 1
             else:
@@ -233,9 +266,12 @@ def is_done(song, suffix: str) -> bool:
 def _submit_song(executor, song, suffix, features, effects, mode, seed, irs, pre_irs) -> dict:
     n_samples = song_length(song)
     outputs, _ = output_paths(song, suffix)
+    # Stems with the reverb send cost ~1.5x the others: submitted first, so the workers finish together
+    # (with 2 workers: vocals | other, then bass | drums) instead of one worker ending alone on a reverb stem.
+    order = sorted(FEATURE_STEMS, key=lambda stem: stem not in REVERB_STEMS) if irs or pre_irs else FEATURE_STEMS
     return {executor.submit(normalize_task, str(song.stems[stem]), n_samples, song.name, stem, str(outputs[stem]),
                             _stem_features(features, stem), effects, mode, seed, irs, pre_irs): (song, stem)
-            for stem in FEATURE_STEMS}
+            for stem in order}
 
 
 def normalize_dataset(songs, features: dict, suffix: str, executor=None, mode: str = "fixed", seed: int = 0,

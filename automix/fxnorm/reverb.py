@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import scipy.fft
-import scipy.signal
 import soundfile as sf
+
+from automix.fxnorm.convolution import convolve_segment
 
 SAMPLE_RATE = 44100
 REVERB_STEMS = ("vocals", "other")
@@ -114,9 +114,14 @@ def shelf_coefficients(kind: str, freq_hz: float, gain_db: float, q: float = SEN
 
 def send_band_pass(x: np.ndarray, low_hz: float, high_hz: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """The send EQ: -30 dB low shelf at ``low_hz`` then -30 dB high shelf at ``high_hz``; float32, not in place."""
+    from automix.fxnorm.kernels import sos_filter  # lazy: numba
+
     sos = np.array([np.concatenate(shelf_coefficients(kind, f, SEND_SHELF_GAIN_DB, SEND_SHELF_Q, sample_rate))
                     for kind, f in (("low", low_hz), ("high", high_hz))])
-    return scipy.signal.sosfilt(sos, x, axis=0).astype(np.float32)
+    x = np.asarray(x)
+    if x.ndim == 1:
+        return sos_filter(np.ascontiguousarray(x[:, None], dtype=np.float32), sos)[:, 0]
+    return sos_filter(np.ascontiguousarray(x) if x.dtype in (np.float32, np.float64) else x.astype(np.float32), sos)
 
 
 def convolve_aligned(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
@@ -126,14 +131,9 @@ def convolve_aligned(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
     """
     ir = np.repeat(ir, x.shape[1], axis=1) if ir.shape[1] == 1 else ir[:, : x.shape[1]]
     peak = int(np.argmax(np.max(np.abs(ir), axis=1)))
-    # One float32 FFT per channel of the full linear-convolution length (faster than overlap-add for long IRs).
-    size = scipy.fft.next_fast_len(x.shape[0] + ir.shape[0] - 1, real=True)
-    out = np.empty(x.shape, dtype=np.float32)
-    for c in range(x.shape[1]):
-        spectrum = scipy.fft.rfft(np.ascontiguousarray(x[:, c], dtype=np.float32), size)
-        spectrum *= scipy.fft.rfft(np.ascontiguousarray(ir[:, c], dtype=np.float32), size)
-        out[:, c] = scipy.fft.irfft(spectrum, size)[peak:peak + x.shape[0]]
-    return out
+    # Blocked overlap-save (FFT size up to 2^20): ~1.6x less CPU time than one FFT of the whole song, which allocated
+    # several whole-song arrays (their page faults cost as much as the FFTs).
+    return convolve_segment(np.asarray(x, dtype=np.float32), ir, peak)
 
 
 def _draw_send(irs: list[ImpulseResponse], rng: np.random.Generator) -> tuple[ImpulseResponse, float, float]:
@@ -157,7 +157,8 @@ def apply_reverb_send(x: np.ndarray, irs: list[ImpulseResponse], rng: np.random.
     """
     ir, low_hz, high_hz = _draw_send(irs, rng)
     wet = convolve_aligned(send_band_pass(x, low_hz, high_hz, sample_rate), ir.audio)
-    return x.astype(np.float32) + wet, {"ir": ir.name, "low_shelf_hz": low_hz, "high_shelf_hz": high_hz}
+    wet += x  # in place: the dry path is added without another whole-song array
+    return wet, {"ir": ir.name, "low_shelf_hz": low_hz, "high_shelf_hz": high_hz}
 
 
 def apply_pre_reverb(x: np.ndarray, irs: list[ImpulseResponse], rng: np.random.Generator, mode: str = "fixed",

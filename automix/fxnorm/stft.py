@@ -13,7 +13,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 ANALYSIS_FFT_SIZE = 65536  # EQ and panning features, EQ matching (spec §1.1 FFT_SIZE)
 ANALYSIS_HOP = 16384
-_FRAMES_PER_CHUNK = 32  # bounds memory of the 65536-point analysis (32 frames x 65536 x 8 bytes = 16 MiB)
 
 
 def sqrt_hann(n_fft: int) -> np.ndarray:
@@ -26,31 +25,49 @@ def n_frames(n_samples: int, n_fft: int, hop: int) -> int:
     return 0 if n_samples < n_fft else 1 + (n_samples - n_fft) // hop
 
 
-def _frames(x_channel_major: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """Strided view of the frames of a ``(n_channels, n_samples)`` array: ``(n_channels, n_frames, n_fft)``."""
-    count = n_frames(x_channel_major.shape[1], n_fft, hop)
-    return sliding_window_view(x_channel_major, n_fft, axis=1)[:, : (count - 1) * hop + 1 : hop]
+def _gather(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Samples ``lo:hi`` of ``x`` ``(n, C)`` as a contiguous ``(C, hi - lo)`` array, zeros outside ``[0, n)``."""
+    if lo >= 0 and hi <= x.shape[0]:
+        return np.ascontiguousarray(x[lo:hi].T)
+    samples = np.zeros((x.shape[1], hi - lo), dtype=np.float32)
+    first, last = max(lo, 0), min(hi, x.shape[0])
+    if last > first:
+        samples[:, first - lo:last - lo] = x[first:last].T
+    return samples
 
 
-def _channel_major(x: np.ndarray) -> np.ndarray:
-    # Frames cut from contiguous channel rows are ~2x faster to window and transform than from (n, C) audio.
-    return np.ascontiguousarray(np.asarray(x, dtype=np.float32).T)
-
-
-def stft_blocks(x: np.ndarray, n_fft: int, hop: int, block_frames: int, window: np.ndarray | None = None):
+def stft_blocks(x: np.ndarray, n_fft: int, hop: int, block_frames: int, window: np.ndarray | None = None,
+                pad: int = 0):
     """Yield ``(first_frame, spectrum)`` for consecutive blocks of ``block_frames`` frames of :func:`stft`.
+
+    Each block's samples are gathered channel-major into a small buffer, windowed into a buffer reused by every
+    block, and transformed: no array of the whole signal's size is made, so the temporaries stay in cache and the
+    allocator reuses them (whole-song copies cost more in page faults than the FFTs). Blocks of ~1-2 MiB
+    (:func:`frames_per_block`) are fastest.
 
     Args:
         x: audio ``(n_samples, n_channels)``.
+        pad: frames of ``x`` zero-padded by ``pad`` samples at both ends (without making the padded copy).
 
     Yields:
         ``(start, complex64 (n_block_frames, n_channels, n_fft // 2 + 1))``.
     """
     window = sqrt_hann(n_fft) if window is None else window
-    frames = _frames(_channel_major(x), n_fft, hop)
-    for start in range(0, frames.shape[1], block_frames):
-        spectrum = scipy.fft.rfft(frames[:, start:start + block_frames] * window, axis=-1)
+    x = np.asarray(x, dtype=np.float32)
+    count = n_frames(x.shape[0] + 2 * pad, n_fft, hop)
+    windowed = np.empty((x.shape[1], min(block_frames, count), n_fft), dtype=np.float32)
+    for start in range(0, count, block_frames):
+        size = min(block_frames, count - start)
+        samples = _gather(x, start * hop - pad, (start + size - 1) * hop + n_fft - pad)
+        frames = sliding_window_view(samples, n_fft, axis=1)[:, ::hop]
+        np.multiply(frames, window, out=windowed[:, :size])
+        spectrum = scipy.fft.rfft(windowed[:, :size], axis=-1)
         yield start, spectrum.astype(np.complex64, copy=False).transpose(1, 0, 2)
+
+
+def frames_per_block(n_fft: int, n_channels: int = 2, block_bytes: int = 2 ** 21) -> int:
+    """Frames per :func:`stft_blocks` block so that the windowed frames take about ``block_bytes`` (>= 1 frame)."""
+    return max(1, block_bytes // (4 * n_fft * n_channels))
 
 
 def stft(x: np.ndarray, n_fft: int, hop: int, window: np.ndarray | None = None) -> np.ndarray:
@@ -66,7 +83,9 @@ def stft(x: np.ndarray, n_fft: int, hop: int, window: np.ndarray | None = None) 
         complex64 array ``(n_frames, n_channels, n_fft // 2 + 1)``.
     """
     count = n_frames(x.shape[0], n_fft, hop)
-    return next(stft_blocks(x, n_fft, hop, max(count, 1), window))[1]
+    if count == 0:
+        return np.zeros((0, x.shape[1], n_fft // 2 + 1), dtype=np.complex64)
+    return next(stft_blocks(x, n_fft, hop, count, window))[1]
 
 
 class OverlapAdd:
@@ -81,26 +100,35 @@ class OverlapAdd:
         if n_fft % hop:
             raise ValueError(f"overlap-add needs n_fft ({n_fft}) to be a multiple of hop ({hop})")
         self.n_frames, self.n_fft, self.hop, self.overlap = n_frames, n_fft, hop, n_fft // hop
-        self.window = sqrt_hann(n_fft) if window is None else window
+        window = sqrt_hann(n_fft) if window is None else window
+        squares = (window ** 2).reshape(self.overlap, hop)
+        self.interior_sum = squares.sum(axis=0)  # window-sum-square of rows covered by every part, (hop,)
+        tiny = np.finfo(np.float32).tiny
+        self.safe_interior = np.where(self.interior_sum > tiny, self.interior_sum, 1.0).astype(np.float32)
+        # The synthesis window is divided by the interior window sum up front, so the interior rows need no pass of
+        # their own afterwards (result() only corrects the few partially covered rows at both ends).
+        self.synthesis = (window.reshape(self.overlap, hop) / self.safe_interior).reshape(-1).astype(np.float32)
+        self.squares = squares
         # output viewed as rows of hop samples: frame t adds its p-th hop-long part to row t + p
         self.rows = np.zeros((n_frames + self.overlap - 1, hop, n_channels), dtype=np.float32)
 
     def add(self, start: int, spectrum: np.ndarray) -> None:
         frames = scipy.fft.irfft(spectrum, n=self.n_fft, axis=-1).astype(np.float32, copy=False)
-        frames *= self.window
+        frames *= self.synthesis
         for part in range(self.overlap):
             block = frames[:, :, part * self.hop:(part + 1) * self.hop].transpose(0, 2, 1)
             self.rows[start + part:start + part + len(frames)] += block
 
     def result(self) -> np.ndarray:
-        squares = (self.window ** 2).reshape(self.overlap, self.hop)
-        window_sum = np.empty((self.rows.shape[0], self.hop), dtype=np.float32)
-        window_sum[:] = squares.sum(axis=0)  # rows covered by every part
-        for row in range(self.overlap - 1):  # partially covered rows at both ends
-            window_sum[row] = squares[:row + 1].sum(axis=0)
-            window_sum[-1 - row] = squares[self.overlap - 1 - row:].sum(axis=0)
         tiny = np.finfo(np.float32).tiny
-        np.divide(self.rows, window_sum[..., None], out=self.rows, where=window_sum[..., None] > tiny)
+        n_rows, edges = self.rows.shape[0], {}
+        for row in range(self.overlap - 1):  # partially covered rows at both ends (a later entry wins, as librosa)
+            edges[row] = self.squares[:row + 1].sum(axis=0)
+            edges[n_rows - 1 - row] = self.squares[self.overlap - 1 - row:].sum(axis=0)
+        for index, partial in edges.items():
+            # librosa divides by the window sum where it exceeds `tiny` and leaves the rest unnormalized
+            factor = np.where(partial > tiny, self.safe_interior / np.maximum(partial, tiny), self.safe_interior)
+            self.rows[index] *= factor.astype(np.float32)[:, None]
         return self.rows.reshape(-1, self.rows.shape[2])
 
 
@@ -134,6 +162,6 @@ def mean_magnitude(x: np.ndarray, n_fft: int = ANALYSIS_FFT_SIZE, hop: int = ANA
     if count == 0:
         raise ValueError(f"signal of {x.shape[0]} samples is shorter than one {n_fft}-sample analysis frame")
     total = np.zeros((x.shape[1], n_fft // 2 + 1), dtype=np.float64)
-    for _, spectrum in stft_blocks(x, n_fft, hop, _FRAMES_PER_CHUNK):
+    for _, spectrum in stft_blocks(x, n_fft, hop, frames_per_block(n_fft, x.shape[1])):
         total += np.abs(spectrum).sum(axis=0)
     return (total / count).astype(np.float32)
