@@ -122,13 +122,25 @@ def guard_samples(kernel_size_encoder: int = 64, kernel_size_tb: int = 3, n_tb_p
     return frames * max_pooling + 2 * (kernel_size_encoder - 1)
 
 
-def _overlap_save_blocks(x: torch.Tensor, kernel_size: int, pad_left: int, pad_right: int, fft_size: int):
-    """Zero-pad ``x (..., T)`` and cut it into overlapping blocks ``(..., n_blocks, fft_size)``."""
-    n_out = x.shape[-1] + pad_left + pad_right - kernel_size + 1
+def _overlap_save_blocks(x: torch.Tensor, kernel_size: int, pad_left: int, pad_right: int, fft_size: int,
+                         crop: tuple[int, int] = (0, 0)):
+    """Crop ``crop`` samples off ``x (..., T)``, zero-pad it and cut it into blocks ``(..., n_blocks, fft_size)``.
+
+    The crop is done by zeroing the cropped samples inside the one padded copy (needs ``crop <= padding`` each
+    side): a separate slice would copy the (large) input once more and zero-fill its gradient in the backward.
+    """
+    crop_left, crop_right = crop
+    n_in = x.shape[-1] - crop_left - crop_right
+    n_out = n_in + pad_left + pad_right - kernel_size + 1
     hop = fft_size - kernel_size + 1
     n_blocks = max(1, math.ceil(n_out / hop))
     total = (n_blocks - 1) * hop + fft_size
-    padded = F.pad(x, (pad_left, total - x.shape[-1] - pad_left))
+    if crop_left > pad_left or crop_right > total - n_in - pad_left:
+        raise ValueError(f"crop {crop} larger than the padding ({pad_left}, {total - n_in - pad_left})")
+    padded = F.pad(x, (pad_left - crop_left, total - n_in - pad_left - crop_right))
+    if crop_left or crop_right:
+        padded[..., pad_left - crop_left:pad_left] = 0
+        padded[..., pad_left + n_in:pad_left + n_in + crop_right] = 0
     return padded.unfold(-1, fft_size, hop), n_out, hop
 
 
@@ -166,24 +178,27 @@ def _complex_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """
     n_rows = a.shape[-2]
     a_block = torch.cat([torch.cat([a.real, -a.imag], -1), torch.cat([a.imag, a.real], -1)], -2)
-    out = torch.matmul(a_block, torch.cat([b.real, b.imag], -2))
+    # Contiguous operands: on strided ones (cat keeps its inputs' permuted layout) matmul and its backward fall
+    # back to one copy per batch matrix (thousands of small copies).
+    out = torch.matmul(a_block.contiguous(), torch.cat([b.real, b.imag], -2).contiguous())
     return torch.complex(out[..., :n_rows, :], out[..., n_rows:, :])
 
 
 def fft_correlate(x: torch.Tensor, weight: torch.Tensor, pad_left: int, pad_right: int,
-                  fft_size: int = DEFAULT_FFT_SIZE) -> torch.Tensor:
+                  fft_size: int = DEFAULT_FFT_SIZE, crop: tuple[int, int] = (0, 0)) -> torch.Tensor:
     """Dense ``F.conv1d(F.pad(x, (pad_left, pad_right)), weight)`` computed by overlap-save FFT.
 
     Args:
         x: input ``(batch, C_in, T)``.
         weight: kernels ``(C_out, C_in, K)``.
+        crop: samples ``(left, right)`` removed from ``x`` before padding (each at most the padding that side).
 
     Returns:
-        ``(batch, C_out, T + pad_left + pad_right - K + 1)``.
+        ``(batch, C_out, T - sum(crop) + pad_left + pad_right - K + 1)``.
     """
     kernel_size = weight.shape[-1]
     fft_size = _fft_size_for(kernel_size, fft_size)
-    blocks, n_out, hop = _overlap_save_blocks(x, kernel_size, pad_left, pad_right, fft_size)
+    blocks, n_out, hop = _overlap_save_blocks(x, kernel_size, pad_left, pad_right, fft_size, crop)
     kernel_spec = torch.fft.rfft(weight.flip(-1), n=fft_size)  # (C_out, C_in, F)
     x_spec = torch.fft.rfft(blocks, n=fft_size)  # (B, C_in, n_blocks, F)
     # Per frequency bin a (C_out x C_in) @ (C_in x n_blocks) product, batched over (batch, bins).
@@ -192,8 +207,9 @@ def fft_correlate(x: torch.Tensor, weight: torch.Tensor, pad_left: int, pad_righ
     return out.reshape(*out.shape[:-2], -1)[..., :n_out]
 
 
-def fft_transposed_conv(y: torch.Tensor, weight: torch.Tensor, fft_size: int = DEFAULT_FFT_SIZE) -> torch.Tensor:
-    """``F.conv_transpose1d(y, weight)`` (stride 1, no padding) computed by FFT.
+def fft_transposed_conv(y: torch.Tensor, weight: torch.Tensor, fft_size: int = DEFAULT_FFT_SIZE,
+                        crop: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """``F.conv_transpose1d(y[..., crop[0]:T - crop[1]], weight)`` (stride 1, no padding) computed by FFT.
 
     A transposed convolution is the full *convolution* of each input channel with ``weight[c_in, c_out]``, i.e. a
     correlation with the flipped, transposed kernel and ``K - 1`` zeros each side.
@@ -201,9 +217,10 @@ def fft_transposed_conv(y: torch.Tensor, weight: torch.Tensor, fft_size: int = D
     Args:
         y: ``(batch, C_in, T)``.
         weight: ``(C_in, C_out, K)`` (the layout ``conv_transpose1d`` expects).
+        crop: samples ``(left, right)`` of ``y`` left out (each at most ``K - 1``).
 
     Returns:
-        ``(batch, C_out, T + K - 1)``.
+        ``(batch, C_out, T - sum(crop) + K - 1)``.
     """
     kernel_size = weight.shape[-1]
-    return fft_correlate(y, weight.transpose(0, 1).flip(-1), kernel_size - 1, kernel_size - 1, fft_size)
+    return fft_correlate(y, weight.transpose(0, 1).flip(-1), kernel_size - 1, kernel_size - 1, fft_size, crop)

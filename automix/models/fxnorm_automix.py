@@ -189,10 +189,10 @@ class FxNormAutomix(nn.Module):
     def decode(self, y: torch.Tensor, kernel: torch.Tensor, fft: bool = False) -> torch.Tensor:
         """Crop ``(L-1)//2`` / ``L//2`` samples and apply the tied transposed conv: ``(b, N, T) -> (b, C, T)``."""
         n_samples = y.shape[-1]
-        cropped = y[..., (self.kernel_size - 1) // 2:n_samples - self.kernel_size // 2]
-        if fft:
-            return blocks.fft_transposed_conv(cropped, kernel, self.fft_size)
-        return F.conv_transpose1d(cropped, kernel)
+        crop = ((self.kernel_size - 1) // 2, self.kernel_size // 2)
+        if fft:  # crops inside its one padded copy of y (no extra full-rate copy, forward or backward)
+            return blocks.fft_transposed_conv(y, kernel, self.fft_size, crop)
+        return F.conv_transpose1d(y[..., crop[0]:n_samples - crop[1]], kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)
