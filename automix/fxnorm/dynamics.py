@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from automix.fxnorm.compressor import SAMPLE_RATE, compressor_gain, linked_level_db
-from automix.fxnorm.loudness import max_abs
+from automix.fxnorm.loudness import max_abs, peak_db
 from automix.fxnorm.onsets import onset_peak_statistic
 
 logger = logging.getLogger(__name__)
@@ -196,12 +196,6 @@ def peak_normalize(x: np.ndarray, target_db: float = PEAK_NORM_DB) -> np.ndarray
     if peak == 0.0:
         return np.array(x, copy=True)
     return (x * (10.0 ** (target_db / 20.0) / peak)).astype(x.dtype, copy=False)
-
-
-def peak_db(x: np.ndarray) -> float:
-    """Peak level in dBFS (``-inf`` for silence)."""
-    peak = max_abs(x)
-    return 20.0 * np.log10(peak) if peak > 0 else -np.inf
 
 
 def _as_audio(x: np.ndarray, name: str) -> np.ndarray:
