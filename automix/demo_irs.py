@@ -17,9 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from automix import audio
+from automix.fxnorm.reverb import read_impulse_response
 
 IR_KINDS = ("reverb", "pre_reverb")
 IR_FILE_NAME = "impulse_response.wav"
@@ -56,25 +56,8 @@ def find_ir_files(ir_folder) -> dict[str, dict[str, Path]]:
             f"(and optionally {root}/pre_reverb/<name>/{IR_FILE_NAME})")
     for paths in found.values():
         for path in paths.values():
-            check_ir_file(path)
+            read_impulse_response(path)  # the normalization's own check of an IR file
     return found
-
-
-def check_ir_file(path: Path) -> None:
-    """Raise :class:`automix.audio.AudioError` naming ``path`` unless it is a readable, non-silent, mono or stereo
-    44.1 kHz audio file."""
-    try:
-        info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError) as err:
-        raise audio.AudioError(f"{path}: not a readable audio file ({err}); re-export it as WAV") from None
-    if info.samplerate != audio.SAMPLE_RATE:
-        raise audio.AudioError(f"{path}: impulse response is {info.samplerate} Hz; IRs must be "
-                               f"{audio.SAMPLE_RATE} Hz (resample it, e.g. with sox, and keep the folder layout)")
-    if info.channels > 2 or info.frames == 0:
-        raise audio.AudioError(f"{path}: impulse response has {info.channels} channels and {info.frames} samples; "
-                               "IRs must be non-empty mono or stereo files")
-    if not np.any(audio.read(path, sample_rate=None)):  # also catches truncated or corrupt files, before any output
-        raise audio.AudioError(f"{path}: impulse response is all zeros")
 
 
 def estimate_rt60_s(ir: np.ndarray, sample_rate: int = audio.SAMPLE_RATE) -> float:

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
+from automix import audio
 from automix.fxnorm.convolution import convolve_segment
 
 SAMPLE_RATE = 44100
@@ -53,21 +53,29 @@ class ImpulseResponse:
         return self._audio
 
 
-def read_impulse_response(path: Path) -> np.ndarray:
-    """Read one IR file; it must be 44.1 kHz, mono or stereo.
+def read_impulse_response(path) -> np.ndarray:
+    """Read one IR file and check it: readable, complete, 44.1 kHz, non-empty, mono or stereo, not all zeros.
+
+    The one check of an IR file, used by the normalization and by the demo-data generator.
+
+    Returns:
+        float32 ``(n_samples, 1 or 2)``, amplitude as stored in the file (integer PCM scaled as ``automix.audio``).
 
     Raises:
-        ValueError: naming the file, for another sample rate, more than 2 channels or an unreadable file.
+        automix.audio.AudioError (a ValueError): naming the file and the fix.
     """
-    try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as err:
-        raise ValueError(f"{path}: unreadable impulse response ({err})") from None
+    path = Path(path)
+    rate, n_samples, n_channels = audio.info(path)  # missing or unreadable file
     if rate != SAMPLE_RATE:
-        raise ValueError(f"{path}: impulse response at {rate} Hz; resample it to {SAMPLE_RATE} Hz")
-    if audio.shape[1] > 2 or audio.shape[0] == 0 or not np.any(audio):
-        raise ValueError(f"{path}: impulse response must be non-empty, non-silent, mono or stereo")
-    return audio
+        raise audio.AudioError(f"{path}: impulse response is {rate} Hz; IRs must be {SAMPLE_RATE} Hz (resample it "
+                               "and keep the folder layout)")
+    if n_channels > 2 or n_samples == 0:
+        raise audio.AudioError(f"{path}: impulse response has {n_channels} channels and {n_samples} samples; IRs "
+                               "must be non-empty mono or stereo files")
+    ir = audio.read(path, sample_rate=None, channels=n_channels)  # truncated, corrupt or NaN files
+    if not np.any(ir):
+        raise audio.AudioError(f"{path}: impulse response is all zeros")
+    return ir
 
 
 def find_impulse_responses(folder) -> list[ImpulseResponse]:
@@ -75,7 +83,8 @@ def find_impulse_responses(folder) -> list[ImpulseResponse]:
 
     Raises:
         FileNotFoundError: if the folder does not exist or holds no IR.
-        ValueError: naming the first IR that is not 44.1 kHz (or unreadable).
+        automix.audio.AudioError (a ValueError): naming the first IR that cannot be used (see
+            :func:`read_impulse_response`).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -84,12 +93,7 @@ def find_impulse_responses(folder) -> list[ImpulseResponse]:
     if not paths:
         raise FileNotFoundError(f"{folder}: no '<name>/{IR_FILE_NAME}' file found")
     for path in paths:
-        try:
-            rate = sf.info(str(path)).samplerate
-        except (sf.LibsndfileError, RuntimeError) as err:
-            raise ValueError(f"{path}: unreadable impulse response ({err})") from None
-        if rate != SAMPLE_RATE:
-            raise ValueError(f"{path}: impulse response at {rate} Hz; resample it to {SAMPLE_RATE} Hz")
+        read_impulse_response(path)  # fail before any output is written, naming the file
     return [ImpulseResponse(path=p, name=str(p.parent.relative_to(folder))) for p in paths]
 
 
