@@ -102,13 +102,19 @@ class TrainingBatches(torch.utils.data.Dataset):
             raise IndexError(f"minibatch {batch} outside [0, {self.n_batches})")
         songs = self.order(epoch)[batch]
         local = self.batch_size // self.world_size
-        inputs, targets = [], []
-        for item in range(self.rank * local, (self.rank + 1) * local):
+        n_samples = self.sampler.n_samples
+        # channel-major batches filled in place: one copy per stem, no stacking or transposing afterwards
+        inputs = np.empty((local, len(self.sampler.input_names), 2, n_samples), dtype=np.float32)
+        targets = np.empty((len(self.sampler.target_names), local, 2, n_samples), dtype=np.float32)
+        for b, item in enumerate(range(self.rank * local, (self.rank + 1) * local)):
             rng, augment_rng = item_rngs(self.seed, epoch, batch, item)
-            x, y = self.sampler.draw(self.songs[songs[item]], rng, augment_rng)
-            inputs.append(x)
-            targets.append(y)
-        return {"inputs": _inputs_tensor(np.stack(inputs)), "targets": _targets_tensor(np.stack(targets))}
+            stems, outputs = self.sampler.draw(self.songs[songs[item]], rng, augment_rng)
+            for k, x in enumerate(stems):
+                inputs[b, k] = x.T
+            for k, y in enumerate(outputs):
+                targets[k, b] = y.T
+        return {"inputs": torch.from_numpy(inputs.reshape(local, -1, n_samples)),
+                "targets": torch.from_numpy(targets)}
 
 
 def _check_names(songs: list[SongFiles], names: set) -> None:
@@ -117,17 +123,6 @@ def _check_names(songs: list[SongFiles], names: set) -> None:
         if missing:
             raise ValueError(f"song {song.path} has no file {missing}; index it with find_songs(folders, names) "
                              "listing every input and target name")
-
-
-def _inputs_tensor(x: np.ndarray) -> torch.Tensor:
-    """``(B, n_inputs, T, 2)`` -> ``(B, n_inputs*2, T)``, stem-major L/R."""
-    batch, n_inputs, n_samples, _ = x.shape
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 1, 3, 2)).reshape(batch, n_inputs * 2, n_samples))
-
-
-def _targets_tensor(y: np.ndarray) -> torch.Tensor:
-    """``(B, n_targets, T, 2)`` -> ``(n_targets, B, 2, T)``."""
-    return torch.from_numpy(np.ascontiguousarray(y.transpose(1, 0, 3, 2)))
 
 
 class _EpochIndices(torch.utils.data.Sampler):

@@ -175,20 +175,23 @@ class ExampleSampler:
         return read_pieces(file, default_pieces(file.n_samples, start, self.n_samples), self.n_samples)
 
     def draw(self, song: SongFiles, rng: np.random.Generator, augment_rng: np.random.Generator
-             ) -> tuple[np.ndarray, np.ndarray]:
-        """One example: inputs float32 ``(n_inputs, T, 2)``, targets float32 ``(n_targets, T, 2)``."""
+             ) -> tuple[list, list]:
+        """One example: the input stems and the targets, each float32 ``(T, 2)`` (possibly a view; never written).
+
+        Lists rather than stacked arrays: the loader copies each once, straight into its channel-major batch.
+        """
         read = self.segments(song, rng)
-        inputs = np.stack([self._augment(read[name], augment_rng) for name in self.input_names])
-        targets = np.stack([self._augment(read[name], augment_rng) if self.augment_targets else read[name]
-                            for name in self.target_names])
+        inputs = [self._augment(read[name], augment_rng) for name in self.input_names]
+        targets = [self._augment(read[name], augment_rng) if self.augment_targets else read[name]
+                   for name in self.target_names]
         if self.shuffle_channels and self.sampling != "release" and rng.random() < 0.5:
-            inputs, targets = inputs[..., ::-1], targets[..., ::-1]
+            inputs, targets = [x[:, ::-1] for x in inputs], [y[:, ::-1] for y in targets]
         if self.shuffle_stems:
             order = rng.permutation(len(self.input_names))
-            inputs = inputs[order]
+            inputs = [inputs[k] for k in order]
             if len(self.target_names) > 1:
-                targets = targets[order]
-        return np.ascontiguousarray(inputs), np.ascontiguousarray(targets)
+                targets = [targets[k] for k in order]
+        return inputs, targets
 
     def _augment(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         if self.augmentation is None:

@@ -102,13 +102,14 @@ def open_audio_file(path: Path, load_into_memory: bool = False) -> AudioFile:
     return file
 
 
-def read_frames(file: AudioFile, start: int, n_frames: int) -> np.ndarray:
+def read_frames(file: AudioFile, start: int, n_frames: int, out: np.ndarray | None = None) -> np.ndarray:
     """Frames ``[start, start + n_frames)`` of a file as stereo float32 ``(n_frames, 2)``.
 
     Args:
         file: the indexed file; ``0 <= start`` and ``start + n_frames <= file.n_samples``.
         start: first frame.
         n_frames: frames to read (>= 0).
+        out: optional float32 ``(n_frames, 2)`` array to write into (saves a copy).
 
     Raises:
         automix.audio.AudioError: if the file changed since it was indexed (fewer frames, unreadable, NaN/Inf).
@@ -129,10 +130,13 @@ def read_frames(file: AudioFile, start: int, n_frames: int) -> np.ndarray:
         if raw.shape[0] != n_frames:
             raise audio.AudioError(f"{file.path}: read {raw.shape[0]} of {n_frames} frames at {start}: the file "
                                    "is shorter than when it was indexed")
-    segment = raw.astype(np.float32) / np.float32(scale) if scale != 1.0 else raw.astype(np.float32)
-    if scale == 1.0 and not np.all(np.isfinite(segment)):
+    out = np.empty((n_frames, 2), dtype=np.float32) if out is None else out
+    # the scales are powers of two, so multiplying by 1/scale equals automix.audio.read's division; a mono
+    # column broadcasts to both channels
+    np.multiply(raw, np.float32(1.0 / scale), out=out, casting="unsafe")
+    if scale == 1.0 and not np.all(np.isfinite(out)):
         raise audio.AudioError(f"{file.path}: contains NaN or Inf samples near frame {start}")
-    return np.repeat(segment, 2, axis=1) if segment.shape[1] == 1 else segment
+    return out
 
 
 def read_pieces(file: AudioFile, pieces: list, n_samples: int) -> np.ndarray:
@@ -149,7 +153,7 @@ def read_pieces(file: AudioFile, pieces: list, n_samples: int) -> np.ndarray:
     out = np.zeros((n_samples, 2), dtype=np.float32)
     for file_start, n_frames, out_offset in pieces:
         if n_frames > 0:
-            out[out_offset:out_offset + n_frames] = read_frames(file, file_start, n_frames)
+            read_frames(file, file_start, n_frames, out=out[out_offset:out_offset + n_frames])
     return out
 
 
