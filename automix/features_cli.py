@@ -122,8 +122,13 @@ def main(argv=None) -> int:
     try:
         if args.command == "check":
             reason = features_status(args.file, args.input_folder, args.mode)
-            print(f"features out of date: {reason}" if reason else f"features up to date: {args.file}")
-            return 1 if reason else 0
+            if reason:
+                print(f"features out of date: {reason}")
+                return 1
+            failed = read_features_file(args.file)[1].get("failed_songs") or {}
+            print(f"features up to date: {args.file}" + (f" (made without {len(failed)} songs that failed: "
+                  f"{', '.join(sorted(failed))}; recompute them to retry)" if failed else ""))
+            return 0
         if args.command == "import":
             print(f"WARNING: reading {args.old} executes the pickle stored in it; only do this with a trusted file",
                   file=sys.stderr)
