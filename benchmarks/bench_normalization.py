@@ -132,7 +132,8 @@ def main(argv=None) -> None:
             features, metadata = compute_features(songs, executor, args.mode, progress=False)
             features_wall = time.perf_counter() - t0
             t0 = time.perf_counter()
-            summary = normalize_dataset(songs, features, "bench", executor, args.mode, irs=irs, progress=False)
+            summary = normalize_dataset(songs, features, "bench", executor, args.mode, seed=0, irs=irs,
+                                        progress=False)
             normalize_wall = time.perf_counter() - t0
         report = __import__("json").loads((song_dir / "normalization_bench.json").read_text())
     per_effect = {e: sum(s.get(e, {}).get("seconds", 0.0) for s in report["stems"].values())
