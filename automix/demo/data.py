@@ -1,6 +1,6 @@
 """Generate the demo multitrack dataset: Bach chorales rendered as dry and MUSDB18-like wet stems.
 
-``python -m automix.demo_data --out DIR`` (or ``automix demo-data --out DIR``) writes::
+``python -m automix.demo --out DIR`` (or ``automix demo-data --out DIR``) writes::
 
     DIR/dry/<split>/<song>/{vocals,bass,drums,other}.wav
     DIR/wet/<split>/<song>/{vocals,bass,drums,other,mixture}.wav      (MUSDB18 decoded layout)
@@ -9,8 +9,8 @@
 
 Songs are excerpts of the four-voice chorales in music21's corpus: soprano -> vocals (voice patch), bass an octave
 down -> bass, alto + tenor -> other (keys/strings/guitar), plus a drum groove in the chorale's meter, rendered with the
-General-MIDI soundfont shipped with pretty_midi (:mod:`automix.demo_render`), then processed by a seeded "mix
-engineer" (:mod:`automix.demo_engineer`). Everything derives from ``seed``: each song's generator comes from
+General-MIDI soundfont shipped with pretty_midi (:mod:`automix.demo.render`), then processed by a seeded "mix
+engineer" (:mod:`automix.demo.engineer`). Everything derives from ``seed``: each song's generator comes from
 ``SeedSequence([seed, split index, song index])``, so the output bytes do not depend on ``workers``.
 """
 
@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from automix import audio, demo_engineer, demo_irs, demo_render
+from automix import audio
+from automix.demo import engineer as demo_engineer, irs as demo_irs, render as demo_render
 from automix.dataset import STEMS
 
 logger = logging.getLogger(__name__)
@@ -264,7 +265,7 @@ def generate_demo_dataset(out_dir, n_songs=None, seconds: float = 20.0, seed: in
 def _impulse_responses(found, ir_folder, out_dir: Path, seed: int, pool) -> tuple[tuple, dict]:
     """The IR files songs draw from, ``((kind, name, path), ...)``, and their description for the info file.
 
-    ``found`` is the checked user folder (:func:`automix.demo_irs.find_ir_files`) or None to simulate rooms.
+    ``found`` is the checked user folder (:func:`automix.demo.irs.find_ir_files`) or None to simulate rooms.
     """
     if found is not None:
         files = tuple((k, n, str(p)) for k in demo_irs.IR_KINDS for n, p in found[k].items())
@@ -287,7 +288,7 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def main(argv=None) -> int:
-    """Command line: ``python -m automix.demo_data --out DIR [--train 6 --val 2 --test 2 --seconds 20 ...]``."""
+    """Command line: ``python -m automix.demo --out DIR [--train 6 --val 2 --test 2 --seconds 20 ...]``."""
     parser = argparse.ArgumentParser(prog="automix demo-data", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, type=Path, help="output folder (must be empty unless --overwrite)")
     for split in SPLITS:
