@@ -216,9 +216,10 @@ def test_command_line_with_an_ir_folder(generated, tmp_path, capsys):
 
 def test_package_entry_points_and_the_deprecated_alias():
     import automix.demo
+    import automix.demo_data
 
-    assert automix.demo.generate_demo_dataset is generate_demo_dataset
-    for module, deprecated in (("automix.demo", False),):
+    assert automix.demo.generate_demo_dataset is generate_demo_dataset is automix.demo_data.generate_demo_dataset
+    for module, deprecated in (("automix.demo", False), ("automix.demo_data", True)):
         result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
         assert result.returncode == 0 and "--ir-folder" in result.stdout, result.stderr
         assert ("deprecated" in result.stderr) == deprecated
