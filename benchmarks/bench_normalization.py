@@ -3,7 +3,7 @@
 Usage: ``python benchmarks/bench_normalization.py [--minutes 3] [--workers 2] [--demo-dir demo_data] [--mode fixed]``
 
 The song is built by looping the stems of a demo-dataset song (``--demo-dir``, default ``<repo>/demo_data``, made
-by ``python -m automix.demo_data``) or, if there is none, seeded synthetic stems. It prints:
+by ``python -m automix.demo``) or, if there is none, seeded synthetic stems. It prints:
 1. per-effect seconds of the features and matching code, stem by stem on one core (no pool);
 2. the real two passes through the process pool (``--workers``, one pool for both, start-up counted apart): the
    features pass (per stage; processed stems handed between stages as temporary ``.npy`` files) and the

@@ -37,7 +37,7 @@ EXTRA=(${AUTOMIX_NORM_ARGS:-})
 for needed in "$DATA_DIR/train" "$DATA_DIR/val" "$IR_DIR"; do
     if [ ! -d "$needed" ]; then
         echo "data_normalization.sh: folder not found: $needed" >&2
-        echo "  (the demo dataset is made by: $PY -m automix.demo_data --out $REPO_ROOT/demo_data)" >&2
+        echo "  (the demo dataset is made by: $PY -m automix.demo --out $REPO_ROOT/demo_data)" >&2
         exit 2
     fi
 done
