@@ -22,6 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tests"))  # the release-style forward lives with the tests (one copy)
+
 SAMPLE_RATE = 44100
 MIX_CONFIG = {"NET_TYPE": "CAFX_TDCN_MIX", "PRETRAIN": False, "INPUTS": ["v", "b", "d", "o"], "N_CHANNELS": 2,
               "TARGETS": [["mixture"]]}
@@ -46,6 +49,8 @@ def run_mix(net: str, seconds: float, method: str, conv_impl: str) -> dict:
     """Mix ``seconds`` of audio; ``method`` is ``chunked`` (automix.mixing.mix) or ``release`` (one pass)."""
     import torch
 
+    from release_reference import release_forward
+
     from automix.mixing import mix
     from automix.models import build_model
 
@@ -55,7 +60,7 @@ def run_mix(net: str, seconds: float, method: str, conv_impl: str) -> dict:
     def run(stems):
         if method == "release":
             with torch.inference_mode():
-                model.forward_reference(stems.unsqueeze(0))
+                release_forward(model, stems.unsqueeze(0))
         else:
             mix(model, stems)
 
@@ -73,13 +78,15 @@ def run_train(net: str, seconds: float, method: str, conv_impl: str) -> dict:
     """Time training steps (forward + Lb loss + backward + clip + AMSGrad) on a batch of 1 x ``seconds``."""
     import torch
 
+    from release_reference import release_forward
+
     from automix.losses import StereoLoss
     from automix.models import build_model
 
     model = build_model(MIX_CONFIG if net == "ours" else WUN_CONFIG, seed=0).train()
     if net == "ours":
         model.conv_impl = conv_impl
-    forward = model.forward_reference if method == "release" else model.forward
+    forward = (lambda x: release_forward(model, x)) if method == "release" else model.forward
     n_samples = int(seconds * SAMPLE_RATE) // 64 * 64
     stems, target = _stems(n_samples, batch=1), _stems(n_samples, batch=1)[:, :2].unsqueeze(0)
     loss_fn = StereoLoss("Lb")
