@@ -14,7 +14,9 @@ overflow shows up as non-finite gradients. The BLSTM's dropout is set to 0 so th
 (cuDNN's RNN backward needs training mode, so ``eval()`` is not an option). ``float32`` is strict float32 (TF32
 off); ``tf32`` is float32 with TF32 matmuls and convolutions (CUDA only).
 
-Weights: seeded default init (``build_model(config, seed=0)``); inputs and targets: seeded uniform noise.
+Weights: seeded default init (``build_model(config, seed=0)``), or the official checkpoints with ``--weights-dir``
+(a folder holding the release's trained ``ours_S_Lb.params``, ``ours_S_pretrained.params``, ``wun_S_Lb.params``);
+inputs and targets: seeded uniform noise.
 """
 
 from __future__ import annotations
@@ -95,7 +97,11 @@ def _differences(result, reference) -> str:
 
 def check_net(net: str, conv_impl: str | None, args, device: torch.device) -> None:
     config = load_config(CONFIG_DIR / NETS[net])
-    model = build_model(config, seed=0).to(device).train()
+    model = build_model(config, seed=0)
+    if args.weights_dir:
+        weights = Path(args.weights_dir) / NETS[net].replace(".py", ".params")
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    model = model.to(device).train()
     if hasattr(model, "blstm"):
         model.blstm.dropout = 0.0  # differences from precision only
     if conv_impl is not None:
@@ -134,6 +140,7 @@ def main(argv=None) -> None:
     parser.add_argument("--conv-impls", default="fft,direct", help="FxNorm-Automix convolutions to check")
     parser.add_argument("--modes", default="float32,tf32,float16,bfloat16",
                         help="precisions (float32 first: the reference; CPU runs only float32 and bfloat16)")
+    parser.add_argument("--weights-dir", help="folder with the official .params (default: seeded init)")
     parser.add_argument("--threads", type=int, default=0, help="CPU torch threads (default: torch's)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
@@ -142,7 +149,8 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"{where}; torch {torch.__version__}; batch {args.batch} x {args.seconds:g} s; {args.steps} timed steps")
+    print(f"{where}; torch {torch.__version__}; batch {args.batch} x {args.seconds:g} s; {args.steps} timed steps; "
+          f"weights: {args.weights_dir or 'seeded init'}")
     start = time.perf_counter()
     for net in args.nets.split(","):
         for conv_impl in (args.conv_impls.split(",") if net != "wun" else [None]):

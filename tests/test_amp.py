@@ -8,6 +8,9 @@ and max-unpooling then multiplies a different sample of ``p``; with FFT convolut
 low-precision op left and matches float32 (exactly, on CPU).
 """
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -24,6 +27,7 @@ PRE_CONFIG = {**MIX_CONFIG, "NET_TYPE": "CAFX_TDCN", "PRETRAIN": True}
 WUN_CONFIG = {"NET_TYPE": "WAVEUNET", "N_FEATURES_ENCODER": 8, "INPUTS": ["v", "b", "d", "o"], "N_CHANNELS": 2,
               "TARGETS": [["mixture"]]}
 N_SAMPLES = 64 * 64
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # (config, conv_impl, output dtype under autocast, tolerances: output rel L2, loss rel, gradient-norm rel)
 CASES = {
@@ -136,3 +140,15 @@ def test_mix_under_autocast_runs_in_float32():
         with torch.autocast("cpu", dtype=torch.bfloat16):
             mixed = mix(model, stems, **kwargs)
         assert mixed.dtype == torch.float32 and torch.equal(mixed, expected), type(model).__name__
+
+
+def test_gpu_amp_check_script_runs_on_cpu(capsys):
+    """The GPU check script (benchmarks/gpu_amp_check.py), reduced to one network and a 0.1-s input on CPU."""
+    spec = importlib.util.spec_from_file_location("gpu_amp_check", REPO_ROOT / "benchmarks" / "gpu_amp_check.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.main(["--device", "cpu", "--seconds", "0.1", "--batch", "1", "--steps", "1", "--nets", "ours",
+                 "--conv-impls", "fft"])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("ours/fft")]
+    assert [line.split()[1] for line in lines] == ["float32", "bfloat16"]
+    assert all("grads finite" in line for line in lines) and "out max|d|" in lines[1]
