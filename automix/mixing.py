@@ -148,7 +148,7 @@ def _chunk_bounds(n_samples: int, chunk: int):
 
 
 def _mix_item(model: FxNormAutomix, x: torch.Tensor, n_samples: int, chunk: int, progress: bool) -> torch.Tensor:
-    """One item ``x (8, T)``: front-end by chunks, latent path once, decoder by chunks -> ``(n_targets, 2, n_samples)``."""
+    """One item ``x (8, T)``: front-end by chunks, latent path once, decoder by chunks -> ``(n_targets, 2, T')``."""
     conv_1 = CachedFFTCorrelation(model.conv_1.weight, CONV_1_FFT_SIZE)
     bounds = _chunk_bounds(n_samples, chunk)
     n_feat, n_frames = model.conv_1.out_channels, n_samples // model.max_pooling

@@ -23,7 +23,7 @@ def _same_padding(width: int) -> tuple[int, int]:
 
 
 def _tied_decoder(model: FxNormAutomix, y: torch.Tensor) -> torch.Tensor:
-    """The release's transposed conv tied to conv_1 (``padding=(L-1)//2 .. L//2`` as a crop): ``(b, N, T) -> (b, 8, T)``."""
+    """The release's transposed conv tied to conv_1, its padding as a crop: ``(b, N, T) -> (b, 8, T)``."""
     left, right = _same_padding(model.kernel_size)
     return F.conv_transpose1d(y[..., left:y.shape[-1] - right], model.conv_1.weight)
 

@@ -116,6 +116,9 @@ class FxNormAutomix(nn.Module):
     def latent_mask(self, z: torch.Tensor) -> torch.Tensor:
         """Mask at the pooled rate from the pooled front-end features (TCN -> BLSTM), mixing mode.
 
+        Used by :meth:`forward`; the chunked mix uses the in-place equivalent
+        :func:`automix.models.inference_latent.latent_mask_inplace`.
+
         Args:
             z: ``(batch, N, frames)`` (after max-pool and softplus).
 
@@ -135,7 +138,8 @@ class FxNormAutomix(nn.Module):
 
     # ------------------------------------------------------------------------------------------------- forward
     def front_end(self, x: torch.Tensor):
-        """Front-end encoder: ``p = conv_1(x)``, ``|p|`` and the max-pooled conv_2 output *before* softplus.
+        """Front-end encoder of :meth:`forward`: ``p = conv_1(x)``, ``|p|`` and the max-pooled conv_2 output *before*
+        softplus.
 
         Uses ``self.conv_impl`` (``"direct"``: ``F.conv1d`` with explicit zero padding, much faster on CPU than
         PyTorch's ``padding="same"`` path for even kernels; ``"fft"``: overlap-save FFT convolutions).
