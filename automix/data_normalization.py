@@ -91,8 +91,8 @@ def run(args) -> int:
             save_features(args.features_save, features, metadata)
             _print_features_summary(args.features_save, metadata)
             bad.update(metadata["failed_songs"])
-            if args.mode == "release":  # what a later --features-load in release mode would use
-                features, _ = load_features(args.features_save, mode="release")
+            # Both modes apply the features just computed (smoothed once), as the release's pass 1 does; only a
+            # later --features-load smooths EQ and panning again (release mode).
         summary = {"done": [], "skipped": [], "failed": {}, "seconds_per_song": None, "wall_seconds": 0.0}
         if args.normalize:
             summary = normalize_dataset([s for s in songs if s.name not in bad], features, args.output_suffix,
