@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write normalized stems (--no-normalize: features only)")
     parser.add_argument("--mode", choices=("fixed", "release"), default="fixed",
                         help="fixed: intended behaviour (default); release: the published behaviour")
+    parser.add_argument("--compression-search", choices=("grid", "fast"), default=None,
+                        help="compression setting search: grid = the release's order, setting by setting (up to "
+                        "1,037 passes per channel); fast = bisection (at most 12); default grid in release mode, "
+                        "fast in fixed mode")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                         help="worker processes (default: half the CPUs)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the IR and shelf draws")
@@ -87,7 +91,7 @@ def run(args) -> int:
             features, _ = load_features(args.features_load, mode=args.mode)
         else:
             features, metadata = compute_features(songs, executor, args.mode, args.seed, irs, not args.quiet,
-                                                  args.feature_cache_mb)
+                                                  args.feature_cache_mb, search=args.compression_search)
             save_features(args.features_save, features, metadata)
             _print_features_summary(args.features_save, metadata)
             bad.update(metadata["failed_songs"])
@@ -97,7 +101,7 @@ def run(args) -> int:
         if args.normalize:
             summary = normalize_dataset([s for s in songs if s.name not in bad], features, args.output_suffix,
                                         executor, args.mode, args.seed, irs, pre_irs, overwrite=args.overwrite,
-                                        progress=not args.quiet)
+                                        progress=not args.quiet, search=args.compression_search)
     summary["failed"].update(bad)
     if args.normalize:
         _print_summary(summary)
