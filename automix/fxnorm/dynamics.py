@@ -300,7 +300,7 @@ def _match_signal(signal: np.ndarray, target: np.ndarray, stem: str, mode: str, 
 
 
 def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = "fixed",
-                      sample_rate: int = SAMPLE_RATE, search: str = "fast",
+                      sample_rate: int = SAMPLE_RATE, search: str | None = None,
                       statistic=None) -> tuple[np.ndarray, dict]:
     """Compress every channel so that its onset-peak statistic falls inside the target band (spec §1.6).
 
@@ -322,8 +322,9 @@ def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = 
         stem: ``"vocals"``, ``"drums"``, ``"bass"`` or ``"other"`` (attack/release/start ratio).
         mode: ``"fixed"`` (default) or ``"release"``.
         sample_rate: in Hz.
-        search: ``"fast"`` (bisection, ≤ 12 passes per channel) or ``"grid"`` (the release's brute force; same
-            answer when the statistic is monotone in the compression setting).
+        search: ``"fast"`` (bisection, ≤ 12 passes per channel) or ``"grid"`` (the release's brute force, in its
+            order; same answer when the statistic is monotone in the compression setting). Default: ``"grid"`` in
+            release mode, ``"fast"`` in fixed mode.
         statistic: ``compression_feature(x)`` if already computed (fixed mode: it is the statistic of the jointly
             peak-normalized stem, so the first two onset passes are skipped; ignored in release mode).
 
@@ -343,6 +344,8 @@ def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = 
     if target.shape != (2,) or not np.all(np.isfinite(target)):
         raise ValueError(f"compression target must be [mean_db, std_db] (two finite numbers), got {target!r}")
     stem_settings(stem)
+    if search is None:
+        search = "grid" if mode == "release" else "fast"
     if mode not in MODES or search not in SEARCHES:
         raise ValueError(f"mode must be one of {MODES} and search one of {SEARCHES}, got {mode!r}, {search!r}")
     band = (float(target[0] - target[1]), float(target[0] + target[1]))

@@ -182,10 +182,8 @@ class LibrosaOverlapAdd:
         for part in reversed(range(self.overlap)):
             total[part:part + self.n_frames] += squares[part]
         y = self.rows.reshape(-1, self.rows.shape[2])
-        total = total.reshape(-1)
-        nonzero = total > np.finfo(np.float32).tiny
-        y[nonzero] /= total[nonzero, None]
-        return y
+        total = total.reshape(-1, 1)
+        return np.divide(y, total, out=y, where=total > np.finfo(np.float32).tiny)
 
 
 def istft(spectrum: np.ndarray, hop: int, window: np.ndarray | None = None) -> np.ndarray:
