@@ -7,7 +7,9 @@ outer, thresholds ``-10 … -40 dB`` in 0.5 dB steps inner) that brings the stat
 inside or below the band are only peak-normalized (the release's expander is off).
 
 Two modes. ``release`` works per channel, as the published code: each channel is peak-normalized and compressed on
-its own, which erases the L/R balance, and its statistic is not the one the feature measured. ``fixed`` (default)
+its own, which erases the L/R balance, and its statistic is not the one the feature measured. It also keeps the
+release's arithmetic under NumPy 2: the peak-normalized channel and the compressor output are float64 (pyloudnorm's
+float64 gain), the statistic is measured on a float32 copy in float32 (the float32 cast aubio needs). ``fixed`` (default)
 matches the stereo stem as the feature measures it: joint peak normalization, the channel-averaged statistic, and
 one gain for both channels from a stereo-linked detector (the louder channel's level), so the L/R balance is kept.
 
