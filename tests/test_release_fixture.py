@@ -54,7 +54,8 @@ def runs(reference_dir, tmp_path_factory):
     common = ["--output-suffix", "normalized", "--mode", "release", "--workers", "1", "--quiet"]
     assert data_normalization.main(["--input-folder", str(root / "pass1"), "--features-save",
                                     str(root / "features.npz"), *common]) == 0
-    save_features(root / "release_features.npz", _fixture_features(folder), {"source": "release fixture"})
+    save_features(root / "release_features.npz", _fixture_features(folder),
+                  {"mode": "release", "source": "release fixture"})
     assert data_normalization.main(["--input-folder", str(root / "pass2"), "--features-load",
                                     str(root / "release_features.npz"), *common]) == 0
     return folder, root
@@ -82,10 +83,11 @@ def test_stems_match_the_release(runs, name):
 
 
 def test_pass1_features_match_the_release(runs):
-    from automix.fxnorm.features import load_features
+    from automix.fxnorm.features import read_features_file
 
     folder, root = runs
-    ours, _ = load_features(root / "features.npz", mode="fixed")  # as saved (a release-mode load re-smooths)
+    ours, metadata = read_features_file(root / "features.npz")  # as saved (a release-mode load re-smooths)
+    assert metadata["mode"] == "release"
     theirs = _fixture_features(folder)
     for effect, tolerance in FEATURE_TOLERANCES.items():
         for stem in FEATURE_STEMS:
