@@ -20,6 +20,8 @@ import logging
 import os
 import sys
 
+from automix.conventions import MODES, SAMPLE_RATE
+
 logger = logging.getLogger(__name__)
 
 
@@ -60,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--features-load", help="use these features (.npz); wins over --features-save")
     parser.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=True,
                         help="write normalized stems (--no-normalize: features only)")
-    parser.add_argument("--mode", choices=("fixed", "release"), default="fixed",
+    parser.add_argument("--mode", choices=MODES, default="fixed",
                         help="fixed: intended behaviour (default); release: the published behaviour")
     parser.add_argument("--compression-search", choices=("grid", "fast"), default=None,
                         help="compression setting search: grid = the release's order, setting by setting (up to "
@@ -86,7 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _discover(folder) -> tuple[list, dict]:
-    from automix.audio import SAMPLE_RATE
     from automix.dataset import scan_songs
 
     scan = scan_songs(folder, sample_rate=SAMPLE_RATE)

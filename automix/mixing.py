@@ -37,15 +37,15 @@ kept (no cross-fade). Its group norms are per window, so the result depends on t
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import math
-import sys
 
 import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from automix.allocator import tune_glibc_malloc
+from automix.conventions import SAMPLE_RATE
 from automix.models.fxnorm_automix import FxNormAutomix
 from automix.models.fft_conv import CachedFFTCorrelation
 from automix.models.inference_latent import latent_mask_inplace
@@ -53,9 +53,8 @@ from automix.models.wave_u_net import WaveUNet
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 44100
 DEFAULT_CHUNK_SAMPLES = 30720  # FxNorm-Automix front-end/decoder chunk, ~0.7 s (the result does not depend on it)
-DEFAULT_CHUNK_SECONDS = DEFAULT_CHUNK_SAMPLES / 44100
+DEFAULT_CHUNK_SECONDS = DEFAULT_CHUNK_SAMPLES / SAMPLE_RATE
 CONV_1_FFT_SIZE = 512  # conv_1 FFT blocks (fastest measured on CPU for 64 taps)
 WUN_WINDOW = 440960  # the release's TRAINING_SEQ_LENGTH: windows seen by Wave-U-Net (its group norms are per window)
 WUN_GUARD = 32540
@@ -74,16 +73,10 @@ def reuse_freed_memory() -> None:
     No-op off glibc.
     """
     global _allocator_tuned
-    if _allocator_tuned or not sys.platform.startswith("linux"):
+    if _allocator_tuned:
         return
     _allocator_tuned = True
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt parameter numbers (malloc.h)
-        libc.mallopt(m_mmap_threshold, 32 * 2**20)
-        libc.mallopt(m_trim_threshold, 256 * 2**20)
-    except (OSError, AttributeError):  # not glibc
-        logger.debug("mallopt unavailable; mixing runs with the default allocator settings")
+    tune_glibc_malloc(mmap_threshold=32 * 2**20, trim_threshold=256 * 2**20)
 
 
 def _padded_slice(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:

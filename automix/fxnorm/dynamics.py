@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from automix.conventions import MODES
+from automix.conventions import SILENCE_GATE_DB as GATE_DB  # at or below: silence, left unchanged
 from automix.fxnorm.compressor import SAMPLE_RATE, compressor_gain, linked_level_db
 from automix.fxnorm.loudness import max_abs, peak_db
 from automix.fxnorm.onsets import onset_peak_statistic
@@ -36,7 +38,6 @@ from automix.fxnorm.onsets import onset_peak_statistic
 logger = logging.getLogger(__name__)
 
 PEAK_NORM_DB = -10.0  # every channel (matching) or the stereo file (feature) is peak-normalized to this first
-GATE_DB = -50.0  # at or below this peak level a file/channel counts as silence and is left unchanged
 MAX_RATIO = 20
 THRESHOLDS_DB = tuple(-10.0 - 0.5 * i for i in range(61))  # -10, -10.5, ..., -40 dB: the release's inner loop
 STEM_COMPRESSOR_SETTINGS = {
@@ -45,7 +46,6 @@ STEM_COMPRESSOR_SETTINGS = {
     "bass": {"attack_ms": 10.0, "release_ms": 500.0, "start_ratio": 5},
     "other": {"attack_ms": 15.0, "release_ms": 666.0, "start_ratio": 4},
 }
-MODES = ("fixed", "release")
 SEARCHES = ("fast", "grid")
 
 

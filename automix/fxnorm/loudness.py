@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 44100
-GATE_DB = -50.0  # peak at or below this: the stem is "silence" and passes through unchanged (spec §1.3)
+from automix.conventions import SAMPLE_RATE
+from automix.conventions import SILENCE_GATE_DB as GATE_DB  # peak at or below: silence, passed through unchanged
+
 ANALYSIS_LUFS = -30.0  # level at which EQ spectra are measured (spec §1.5)
 _BLOCK_S = 0.4
 _BLOCK_STEP = 0.25  # 75 % overlap

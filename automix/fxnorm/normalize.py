@@ -19,8 +19,9 @@ import time
 
 import numpy as np
 
+from automix.conventions import MODES
 from automix.fxnorm.eq import eq_analysis, match_eq
-from automix.fxnorm.features import FEATURE_STEMS
+from automix.fxnorm.features import FEATURE_EFFECTS, FEATURE_STEMS
 from automix.fxnorm.loudness import SAMPLE_RATE, is_silent, loudness_feature, match_loudness, max_abs
 from automix.fxnorm.panning import match_panning, panning_feature
 from automix.fxnorm.reverb import REVERB_STEMS, apply_pre_reverb, apply_reverb_send
@@ -28,8 +29,6 @@ from automix.fxnorm.reverb import REVERB_STEMS, apply_pre_reverb, apply_reverb_s
 logger = logging.getLogger(__name__)
 
 EFFECTS = ("reverb", "eq", "compression", "panning", "loudness")  # processing order (order matters)
-FEATURE_EFFECTS = ("eq", "compression", "panning", "loudness")
-MODES = ("fixed", "release")
 SEARCHES = ("fast", "grid")
 PAD_SAMPLES = 65536
 

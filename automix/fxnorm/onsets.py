@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 44100
+from automix.conventions import SAMPLE_RATE
+
 ONSET_METHOD = "hfc"
 ONSET_FRAME_SIZE = 1024  # buffer size == hop size: consecutive, non-overlapping frames
 PEAK_PERCENTILE = 75.0

@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
+from automix.conventions import MODES
 from automix.fxnorm.loudness import SAMPLE_RATE, is_silent
 from automix.fxnorm.stft import (ANALYSIS_FFT_SIZE, ANALYSIS_HOP, LibrosaOverlapAdd, OverlapAdd, accumulate_frames,
                                  frames_per_block, n_frames, stft_blocks)
@@ -175,7 +176,7 @@ def match_panning(x: np.ndarray, reference: np.ndarray, stem: str, mode: str = "
         ``(y, report)``: float32 ``(n_samples, 2)``; report with the side, the pre-pan gains, and the mean
         similarity below the limit frequency before and after (active frames).
     """
-    if mode not in ("fixed", "release"):
+    if mode not in MODES:
         raise ValueError(f"mode must be 'fixed' or 'release', got {mode!r}")
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"panning needs stereo audio (n_samples, 2), got shape {x.shape}")

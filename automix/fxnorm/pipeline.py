@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from automix.atomic import atomic_write_text
 from automix.fxnorm.features import FEATURE_STEMS, average_feature
 from automix.fxnorm.normalize import EFFECTS, FEATURE_EFFECTS, normalize_stem, stem_feature, stem_rng
 from automix.fxnorm.reverb import REVERB_STEMS
@@ -302,15 +303,7 @@ def _json_safe(value):
 
 def write_json_atomic(path, obj) -> None:
     """Write JSON through a temporary file in the same folder and a rename (never half-written)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(_json_safe(obj), handle, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(_json_safe(obj), indent=2))
 
 
 def output_paths(song, suffix: str) -> tuple[dict, Path]:
