@@ -62,7 +62,9 @@ def test_schedule_warm_up_epoch_keeps_weights_and_fills_optimizer_state(songs):
     initial = {k: v.clone() for k, v in trainer.net.state_dict().items()}
     trainer.train_epoch(dataset, 0)
     assert all(torch.equal(initial[k], v) for k, v in trainer.net.state_dict().items()), "lr 0 moved weights"
-    states = [trainer.optimizer.state[p] for p in trainer.params]
+    # every parameter with a gradient (all but the last block's residual conv, unused as in the release)
+    states = [trainer.optimizer.state[p] for p in trainer.params if p.grad is not None]
+    assert len(states) == len(trainer.params) - 2
     assert all(int(s["step"]) == config["NUM_MINIBATCHES_PER_EPOCH"] for s in states)
     assert sum(float(s["max_exp_avg_sq"].abs().sum()) for s in states) > 0  # AMSGrad statistics accumulated
     assert trainer.optimizer.param_groups[0]["amsgrad"] and trainer.optimizer.param_groups[0]["weight_decay"] == 1e-7
@@ -79,6 +81,10 @@ class _PoisonedBatches(torch.utils.data.Dataset):
 
     def __len__(self):
         return len(self.dataset)
+
+    @property
+    def epoch(self):
+        return self.dataset.epoch
 
     def set_epoch(self, epoch):
         self.dataset.set_epoch(epoch)
@@ -113,7 +119,10 @@ def test_windowed_validation_forward_equals_one_pass_for_the_pre_training_networ
         # hop 64 x 16 and guards of 16 x 16 samples: pooling grids coincide, the receptive field fits in the guard
         windowed = windowed_forward(model, x, window=16 * 96, guard=16 * 16, batch_size=3)
     assert windowed.shape == one_pass.shape == (4, 1, 2, x.shape[-1])
-    torch.testing.assert_close(windowed, one_pass, atol=1e-6, rtol=1e-5)
+    # equal but near the song's two ends, where the one-pass forward zero-pads every layer and the windows only
+    # the input (the front-end's hidden signal reaches ~8 samples outside the song)
+    inner = slice(128, -128)
+    torch.testing.assert_close(windowed[..., inner], one_pass[..., inner], atol=1e-6, rtol=1e-5)
 
 
 def test_validation_summary_and_losses(songs):
@@ -125,6 +134,6 @@ def test_validation_summary_and_losses(songs):
     items = list(validation_songs(songs[1], config["INPUTS"], config["OUTPUTS"], 22528, multiple=256))
     per_song, excerpt = trainer.validate(items, excerpt=True)
     assert list(per_song) == ["song_00"] and set(per_song["song_00"]) == {"stereo_loss", "td_l1"}
-    assert excerpt[0].shape == excerpt[1].shape == (2, 22528)
+    assert excerpt[0].shape == excerpt[1].shape == (2, 22016)  # 0.5 s rounded down to 256
     trainer.log_baseline(items)  # the sum of the stems vs a mixture that weighs them: a clearly non-zero loss
     assert trainer.state.baseline["td_l1_mean"] > 1e-3

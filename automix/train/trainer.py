@@ -26,11 +26,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-try:
-    from automix.config import learning_rate_at
-except ImportError:  # TEMPORARY until the configs branch is merged
-    from automix.train.schedule import learning_rate_at
+from automix.config import learning_rate_at
 from automix.losses import TimeL1Loss, crop_to_output
+from automix.models import FxNormAutomix
 from automix.train import checkpoint, distributed
 from automix.train.distributed import ProcessInfo
 from automix.train.monitor import Monitor, memory_summary
@@ -141,8 +139,10 @@ class Trainer:
         self.device = self.info.device
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.net = model.to(self.device)
-        # pre-training leaves the (trainable) BLSTM unused, which DDP must be told about
-        self.model = distributed.wrap_model(self.net, self.info, find_unused_parameters=config["PRETRAIN"])
+        # FxNorm-Automix has trainable parameters without gradients, which DDP must be told about: the last
+        # temporal block's residual conv (kept for the release's state_dict), and the BLSTM in pre-training
+        self.model = distributed.wrap_model(self.net, self.info,
+                                            find_unused_parameters=isinstance(self.net, FxNormAutomix))
         self.params = [p for p in self.net.parameters() if p.requires_grad]
         self.optimizer = build_optimizer(self.net, config)
         self.amp_dtype = autocast_dtype(self.options.amp, config, self.device)
@@ -153,6 +153,7 @@ class Trainer:
         self.epoch_stats = EpochStats()
         self.target_name = "_".join(config["TARGETS"][0])
         self.monitor = None
+        self._loader = None
         self.resumed = False  # a resumed run purges the TensorBoard events written after its checkpoint
         torch.manual_seed(self.options.seed + self.info.rank)  # dropout; replaced by the checkpoint's on resume
 
@@ -185,7 +186,7 @@ class Trainer:
 
         dataset.set_epoch(epoch)
         if start == 0:
-            if getattr(self, "_loader", None) is None:  # one loader: its workers persist across epochs
+            if self._loader is None or self._loader.dataset is not dataset:  # workers persist across epochs
                 self._loader = make_loader(dataset, self.options.num_workers, self.options.seed)
             return enumerate(self._loader)
         # resuming mid-epoch: a one-off loader over the remaining items
@@ -195,6 +196,9 @@ class Trainer:
         return enumerate(loader, start)
 
     def train_epoch(self, dataset, epoch: int) -> EpochStats:
+        """Train one epoch (the rest of it, when resuming mid-epoch); returns this rank's statistics."""
+        if epoch != self.state.epoch:  # not the epoch a mid-epoch checkpoint stopped in: start it afresh
+            self.state.epoch, self.state.batch, self.epoch_stats = epoch, 0, EpochStats()
         lr = learning_rate_at(self.config, epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
