@@ -83,30 +83,18 @@ def main(argv=None) -> int:
         print(f"automix train: error: {err}", file=sys.stderr)
         return 2
     finally:
+        close_log_file()
         distributed.cleanup()
 
 
 def run(args, info: distributed.ProcessInfo) -> int:
-    from automix.train.trainer import Trainer, TrainingError
+    from automix.train.trainer import TrainingError
 
-    config = load_experiment(args)
-    run_dir = Path(args.results_folder) / "results" / (args.folder_suffix or args.config.stem)
-    saved = check_run_dir(run_dir, args, info)
-    setup_logging(run_dir, info)
-    seed = resolve_seed(args, saved)
-    if saved is not None and checkpoint.config_differences(saved["config"], config):
-        raise UsageError(f"{run_dir}: the config differs from the run's in "
-                         f"{', '.join(checkpoint.config_differences(saved['config'], config))}; "
-                         "resume with the run's config or start a run with another --folder-suffix")
-    dataset, validation = build_data(args, config, seed, info)
-    options = make_options(args, seed)
-    set_threads(info, args.threads)
-    trainer = Trainer(build_network(args, config, seed, saved is None), config, options, info, run_dir)
-    if saved is not None:
-        trainer.load_checkpoint(saved)
-    elif info.is_main:
-        write_run_files(run_dir, args, config, seed, info)
-    trainer.resumed = trainer.resumed or args.resume
+    try:
+        trainer, dataset, validation, run_dir = prepare(args, info)
+    except ValueError as err:  # ConfigError, data errors (find_songs, TrainingBatches), bad weights: bad input
+        raise UsageError(str(err).strip().splitlines()[0]) from err
+    config = trainer.config
     logger.info("training %s -> %s (%d epochs x %d minibatches of %d, %d process(es), %s)", args.config, run_dir,
                 config["NUM_EPOCHS"], config["NUM_MINIBATCHES_PER_EPOCH"], config["BATCH_SIZE"], info.world_size,
                 info.device)
@@ -118,6 +106,32 @@ def run(args, info: distributed.ProcessInfo) -> int:
     logger.info("done: best %s mean %.5g, median %.5g; weights in %s", trainer.validator.primary,
                 state.best["mean"], state.best["median"], run_dir)
     return 0
+
+
+def prepare(args, info):
+    """Config, run folder, logging, data and the trainer (resumed when asked); bad input raises ValueError."""
+    from automix.train.trainer import Trainer
+
+    config = load_experiment(args)
+    run_dir = Path(args.results_folder) / "results" / (args.folder_suffix or args.config.stem)
+    saved = check_run_dir(run_dir, args, info)
+    seed = resolve_seed(args, saved)
+    if saved is not None and checkpoint.config_differences(saved["config"], config):
+        raise UsageError(f"{run_dir}: the config differs from the run's in "
+                         f"{', '.join(checkpoint.config_differences(saved['config'], config))}; "
+                         "resume with the run's config or start a run with another --folder-suffix")
+    options = make_options(args, seed)
+    dataset, validation = build_data(args, config, seed, info)
+    model = build_network(args, config, seed, saved is None)
+    setup_logging(run_dir, info)
+    set_threads(info, args.threads)
+    trainer = Trainer(model, config, options, info, run_dir)
+    if saved is not None:
+        trainer.load_checkpoint(saved)
+    elif info.is_main:
+        write_run_files(run_dir, args, config, seed, info)
+    trainer.resumed = trainer.resumed or args.resume
+    return trainer, dataset, validation, run_dir
 
 
 def load_experiment(args) -> dict:
@@ -269,8 +283,17 @@ def setup_logging(run_dir: Path, info) -> None:
         checkpoint.remove_stale_temporaries(run_dir)
         handler = logging.FileHandler(run_dir / "training.log", encoding="utf-8")
         handler.setFormatter(formatter)
+        handler.set_name("automix-training-log")
         root.addHandler(handler)
     distributed.barrier(info)
+
+
+def close_log_file() -> None:
+    """Detach ``training.log`` from the root logger (several runs may share a process, e.g. in tests)."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == "automix-training-log"]:
+        root.removeHandler(handler)
+        handler.close()
 
 
 def write_run_files(run_dir: Path, args, config: dict, seed: int, info) -> None:
