@@ -27,10 +27,13 @@ def test_two_gloo_processes_equal_one(tmp_path):
     assert double.returncode == 0, double.stderr[-3000:]
     one = torch.load(results / "results" / "one" / "current_model_for_mixture.params", weights_only=True)
     two = torch.load(results / "results" / "two" / "current_model_for_mixture.params", weights_only=True)
-    initial = {k: v for k, v in one.items()}
+    assert one.keys() == two.keys()
     worst = max(float((one[k] - two[k]).abs().max()) for k in one)
-    assert worst < 1e-5, worst  # float rounding of the gradient all-reduce; 9 Adam steps of lr 1e-3 moved weights
+    assert worst < 1e-6, worst  # float rounding of the gradient all-reduce (measured 1.5e-8 after 9 Adam steps)
     log_one = (results / "results" / "one" / "history.csv").read_text().splitlines()
     log_two = (results / "results" / "two" / "history.csv").read_text().splitlines()
-    assert len(log_one) == len(log_two) == 5  # header + 4 epochs, validation over all 3 songs in both
-    assert initial
+    assert len(log_one) == len(log_two) == 5  # header + 4 epochs
+    # validation songs split over the ranks (2 + 1), losses gathered: the same means and medians
+    column = log_one[0].split(",").index("valid_td_l1_median")
+    for a, b in zip(log_one[1:], log_two[1:]):
+        assert abs(float(a.split(",")[column]) - float(b.split(",")[column])) < 1e-6
