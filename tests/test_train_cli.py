@@ -49,6 +49,7 @@ def test_results_layout_and_weights_load_strictly(trained):
         model.load_state_dict(torch.load(run_dir / name, weights_only=True), strict=True)
     log = (run_dir / "training.log").read_text()
     assert "baseline (sum of the input stems)" in log and "epoch 8/8" in log and "RSS" in log
+    assert "data: 3 training songs" in log  # logged before the run folder existed: held, then written
 
 
 def test_demo_like_run_learns(trained):

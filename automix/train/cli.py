@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import logging.handlers
 import os
 import sys
 import time
@@ -112,6 +113,7 @@ def prepare(args, info):
     """Config, run folder, logging, data and the trainer (resumed when asked); bad input raises ValueError."""
     from automix.train.trainer import Trainer
 
+    start_logging(info)
     config = load_experiment(args)
     run_dir = Path(args.results_folder) / "results" / (args.folder_suffix or args.config.stem)
     saved = check_run_dir(run_dir, args, info)
@@ -123,7 +125,7 @@ def prepare(args, info):
     options = make_options(args, seed)
     dataset, validation = build_data(args, config, seed, info)
     model = build_network(args, config, seed, saved is None)
-    setup_logging(run_dir, info)
+    open_log_file(run_dir, info)
     set_threads(info, args.threads)
     trainer = Trainer(model, config, options, info, run_dir)
     if saved is not None:
@@ -269,21 +271,37 @@ def build_network(args, config: dict, seed: int, fresh: bool) -> torch.nn.Module
     return model
 
 
-def setup_logging(run_dir: Path, info) -> None:
-    """Log to stderr (rank 0; warnings only elsewhere) and to ``training.log`` in the run folder (rank 0)."""
+_LOG_FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
+_FILE_HANDLER = "automix-training-log"
+
+
+def start_logging(info) -> None:
+    """Log to stderr (rank 0; warnings only on the others) and hold the records for ``training.log``."""
     root = logging.getLogger()
     root.setLevel(logging.INFO if info.is_main else logging.WARNING)
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S")
     if not root.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(formatter)
+        handler.setFormatter(_LOG_FORMAT)
         root.addHandler(handler)
+    if info.is_main:  # the run folder is only made once the input is known to be good: keep the records till then
+        buffer = logging.handlers.MemoryHandler(capacity=10000, flushLevel=logging.CRITICAL + 1)
+        buffer.set_name(_FILE_HANDLER)
+        root.addHandler(buffer)
+
+
+def open_log_file(run_dir: Path, info) -> None:
+    """Create the run folder and append the log (the held records first) to its ``training.log`` (rank 0)."""
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         checkpoint.remove_stale_temporaries(run_dir)
         handler = logging.FileHandler(run_dir / "training.log", encoding="utf-8")
-        handler.setFormatter(formatter)
-        handler.set_name("automix-training-log")
+        handler.setFormatter(_LOG_FORMAT)
+        handler.set_name(_FILE_HANDLER)
+        root = logging.getLogger()
+        for buffer in [h for h in root.handlers if h.get_name() == _FILE_HANDLER]:
+            buffer.setTarget(handler)
+            buffer.flush()
+            root.removeHandler(buffer)
         root.addHandler(handler)
     distributed.barrier(info)
 
@@ -291,7 +309,7 @@ def setup_logging(run_dir: Path, info) -> None:
 def close_log_file() -> None:
     """Detach ``training.log`` from the root logger (several runs may share a process, e.g. in tests)."""
     root = logging.getLogger()
-    for handler in [h for h in root.handlers if h.get_name() == "automix-training-log"]:
+    for handler in [h for h in root.handlers if h.get_name() == _FILE_HANDLER]:
         root.removeHandler(handler)
         handler.close()
 
