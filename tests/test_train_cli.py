@@ -41,7 +41,7 @@ def test_results_layout_and_weights_load_strictly(trained):
     assert {"config.py", "config.json", "run.json", "training.log", "history.csv", "loss_mixture.png",
             "current_model_for_mixture.params", "best_model_for_mixture_valid_stereo_loss_mean.params",
             "best_model_for_mixture_valid_stereo_loss_median.params", "resume_checkpoint.pt", "tb"} <= names
-    assert not [n for n in names if ".tmp-" in n]
+    assert not [n for n in names if n.startswith(".")]  # no temporary left
     config = json.loads((run_dir / "config.json").read_text())
     assert config == json.loads(json.dumps(load_config(config_file)))
     model = build_model(config)

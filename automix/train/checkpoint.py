@@ -18,10 +18,13 @@ import json
 import logging
 import os
 import random
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from automix.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -29,23 +32,15 @@ RESUME_FILE = "resume_checkpoint.pt"
 CURRENT_MODEL_FILE = "current_model_for_{target}.params"
 BEST_MODEL_FILE = "best_model_for_{target}_valid_{loss}_{stat}.params"
 FORMAT_VERSION = 1
-_TEMP_MARK = ".tmp-"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace`` (never a half-written file)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}{_TEMP_MARK}{os.getpid()}")
-    try:
+    """Write ``data`` to ``path`` atomically (:func:`automix.atomic.atomic_path`), synced to the disk first."""
+    with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_folder(path.parent)
+            os.fsync(handle.fileno())  # a power cut after the rename must not leave an empty checkpoint
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -59,23 +54,15 @@ def atomic_torch_save(obj, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def _fsync_folder(folder: Path) -> None:
-    try:  # makes the rename itself durable; not possible on every platform
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
+# temporaries of automix.atomic: ".<name>.<random><suffix>", left behind only by a killed process
+_TEMPORARY = re.compile(r"^\.[^/]+\.(pt|params|csv|png|json|py)\.[A-Za-z0-9_]+\.(pt|params|csv|png|json|py)$")
 
 
 def remove_stale_temporaries(folder: Path) -> None:
-    """Delete temporary files a killed run left behind (they are never read)."""
-    for path in Path(folder).glob(f".*{_TEMP_MARK}*"):
-        path.unlink(missing_ok=True)
+    """Delete temporary files a killed run left behind in its folder (they are never read)."""
+    for path in Path(folder).glob(".*"):
+        if path.is_file() and _TEMPORARY.match(path.name):
+            path.unlink(missing_ok=True)
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
