@@ -137,3 +137,16 @@ def test_validation_summary_and_losses(songs):
     assert excerpt[0].shape == excerpt[1].shape == (2, 22016)  # 0.5 s rounded down to 256
     trainer.log_baseline(items)  # the sum of the stems vs a mixture that weighs them: a clearly non-zero loss
     assert trainer.state.baseline["td_l1_mean"] > 1e-3
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_autocast_steps_on_the_cpu(songs, amp):
+    config = _config(TINY_MIX, WARMUP_EPOCHS=0, NUM_MINIBATCHES_PER_EPOCH=2, BATCH_SIZE=1, TRAINING_SEQ_LENGTH=4096)
+    trainer = Trainer(build_model(config, seed=0), config, TrainOptions(amp=amp, progress=False))
+    assert trainer.scaler.is_enabled() == (amp == "fp16")  # fp16 needs loss scaling, bf16 does not
+    stats = trainer.train_epoch(_batches(config, songs[0]), 0)
+    assert stats.n_steps == 2 and math.isfinite(stats.loss_sum)
+    if amp == "bf16":
+        assert stats.n_skipped == 0
+    else:  # the GradScaler starts at 2^16: the first steps overflow (skipped, not an error) until it has shrunk
+        assert trainer.scaler.get_scale() < 2.0 ** 16

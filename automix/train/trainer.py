@@ -222,7 +222,10 @@ class Trainer:
                 self.save_checkpoint()
         bar.close()
         stats.seconds += time.perf_counter() - started
-        if stats.n_skipped == stats.n_steps:
+        # with fp16 loss scaling, overflowing steps are how the GradScaler finds its scale: only a scale that fell
+        # below fp16's smallest normal number (even the unscaled gradients overflow) means a broken run
+        calibrating = self.scaler.is_enabled() and self.scaler.get_scale() >= 2.0 ** -14
+        if stats.n_skipped == stats.n_steps and not calibrating:
             raise TrainingError(f"epoch {epoch + 1}: all {stats.n_steps} steps had a non-finite loss or gradient "
                                 "norm (skipped); lower the learning rate, check the data, or run with --amp off")
         return stats
