@@ -31,6 +31,12 @@ parse_training_args() {
     NAME="$(basename "$CONFIG" .py)"
 }
 
+# say TEXT: print TEXT and append it to the run's log
+say() {
+    mkdir -p "$RESULTS/logs"
+    echo "$*" | tee -a "$RESULTS/logs/$NAME.log"
+}
+
 # launch_training: runs the trainer with the parsed settings, in the foreground, output teed into the log
 launch_training() {
     local gpus="${AUTOMIX_GPUS:-0}"
@@ -43,9 +49,8 @@ launch_training() {
         launcher=("$PYTHON" -m torch.distributed.run --standalone --nproc-per-node "$gpus" -m automix.train)
         args+=(--device cuda)
     fi
-    mkdir -p "$RESULTS/logs"
     local log="$RESULTS/logs/$NAME.log"
-    echo "== training $NAME: $CONFIG, data $DATA_DIR, IRs $IR_DIR -> $RESULTS/results/$NAME (log $log)"
+    say "== training $NAME: $CONFIG, data $DATA_DIR, IRs $IR_DIR -> $RESULTS/results/$NAME (log $log)"
     "${launcher[@]}" "${args[@]}" 2>&1 | tee -a "$log"
 }
 

@@ -9,9 +9,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/train_common.sh"
 parse_training_args configs/demo/ours_demo_Lb.py "$@"
 pretrained="${AUTOMIX_PRETRAINED:-$RESULTS/results/${NAME%_*}_pretrained/current_model_for_mixture.params}"
 if [ "$pretrained" != "none" ] && [ -f "$pretrained" ]; then
-    echo "== front-end from $pretrained"
+    say "== front-end from $pretrained"
     EXTRA+=(--weight-initialization "$pretrained")
 elif [ "$pretrained" != "none" ]; then
-    echo "== no pre-trained front-end at $pretrained (run scripts/pretrain_fxnorm_automix.sh first): from scratch"
+    say "== no pre-trained front-end at $pretrained (run scripts/pretrain_fxnorm_automix.sh first): from scratch"
 fi
 launch_training

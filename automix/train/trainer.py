@@ -187,7 +187,8 @@ class Trainer:
         dataset.set_epoch(epoch)
         if start == 0:
             if self._loader is None or self._loader.dataset is not dataset:  # workers persist across epochs
-                self._loader = make_loader(dataset, self.options.num_workers, self.options.seed)
+                self._loader = make_loader(dataset, self.options.num_workers, self.options.seed,
+                                           pin_memory=self.device.type == "cuda")
             return enumerate(self._loader)
         # resuming mid-epoch: a one-off loader over the remaining items
         loader = torch.utils.data.DataLoader(
