@@ -169,8 +169,10 @@ def main(argv=None) -> None:
           f"{load:.1f}; each row a separate process")
     steps = {}
     print(f"{'step':34} {'batch':>12} {'s/step':>8} {'examples/s':>10} {'peak RSS':>9}")
-    plan = [(n, False) for n in ISMIR if not (args.skip_wun and n == "wun_S_Lb")] + [("ours_S_Lb", True)] + \
-        [(n, False) for n in DEMO]
+    # the two ours_S_Lb rows next to each other: their ratio is what a loaded machine still measures well
+    plan = [("ours_S_Lb", False), ("ours_S_Lb", True)] + [(n, False) for n in ISMIR[1:]
+                                                          if not (args.skip_wun and n == "wun_S_Lb")]
+    plan += [(n, False) for n in DEMO]
     for name, release in plan:
         result = _measure(args, "step", name, release=release, steps=2 if name == "wun_S_Lb" else 3)
         label = f"{name} ({'release' if release else 'automix'} forward)"
