@@ -147,11 +147,18 @@ def write(path, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, subtype: str 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600: the output would be private to its owner
         sf.write(tmp, data, sample_rate, subtype=subtype)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _quantize(audio: np.ndarray, subtype: str, path) -> np.ndarray:
