@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from automix.receptive_field import guard_samples, receptive_field_frames  # noqa: F401  (one definition, re-exported)
+
 # Cross-correlation via FFT: blocks of this many samples (a power of two; W spectra of the dense 8->128 front-end
 # conv at this size take 128*8*2049*8 bytes = 17 MB).
 DEFAULT_FFT_SIZE = 4096
@@ -104,22 +106,6 @@ def chrono_init_lstm_biases(lstm: nn.LSTM, t_max: int, generator: torch.Generato
             bias.zero_()
             bias[hidden:2 * hidden] = forget
             bias[:hidden] = -forget
-
-
-def receptive_field_frames(kernel_size_tb: int, n_tb_per_repeat: int, n_repeats: int) -> int:
-    """Receptive field of the TCN in pooled frames: ``1 + R * (P - 1) * sum_{i<X} 2^i`` (505 for ISMIR)."""
-    return 1 + n_repeats * (kernel_size_tb - 1) * sum(2 ** i for i in range(n_tb_per_repeat))
-
-
-def guard_samples(kernel_size_encoder: int = 64, kernel_size_tb: int = 3, n_tb_per_repeat: int = 6,
-                  n_repeats: int = 4, max_pooling: int = 64) -> int:
-    """Guard band in samples each side, as the release computes it (spec §3.2): 32446 for the ISMIR configs.
-
-    ``guard = RF_frames * max_pooling + 2 * (kernel_size_encoder - 1)``. It covers the convolutional context only;
-    the BLSTM (and the global layer norms) see the whole input.
-    """
-    frames = receptive_field_frames(kernel_size_tb, n_tb_per_repeat, n_repeats)
-    return frames * max_pooling + 2 * (kernel_size_encoder - 1)
 
 
 def _overlap_save_blocks(x: torch.Tensor, kernel_size: int, pad_left: int, pad_right: int, fft_size: int,
