@@ -276,14 +276,18 @@ def _one_line(err: BaseException) -> str:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if not logging.getLogger().handlers:
+    root = logging.getLogger()
+    if not root.handlers:
         logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(logging.INFO if args.verbose else logging.WARNING)
+    level = root.level
+    root.setLevel(logging.INFO if args.verbose else logging.WARNING)  # `automix` sets INFO; the summary says it
     try:
         return run(args)
     except (ValueError, OSError) as err:  # AudioError, InputError, ConfigError are ValueErrors
         print(f"automix mix: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    finally:
+        root.setLevel(level)
 
 
 if __name__ == "__main__":
