@@ -261,7 +261,7 @@ def _match_signal(signal: np.ndarray, target: np.ndarray, stem: str, mode: str, 
         if mode == "release":
             raise ValueError("compression matching: a channel has no detected onset (aubio HFC); the original "
                              "release crashes on such input. Use mode='fixed' to leave the stem uncompressed.")
-        return normalized, {**report, "action": "no_onsets"}
+        return signal.copy(), {**report, "action": "no_onsets"}  # left unchanged (spec §9), not peak-normalized
     lower_db, upper_db = target[0] - target[1], target[0] + target[1]
     if statistic[0] <= lower_db:
         return normalized, {**report, "action": "below_band"}  # the release's upward expander is disabled
@@ -288,8 +288,8 @@ def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = 
     ``mode="fixed"`` (default) takes the same decisions once for the whole stem, measured as the feature is: the
     stem is peak-normalized jointly, its statistic is the channel average, and the compressor applies one gain to
     all channels from a stereo-linked detector (the louder channel's level), so the L/R balance is kept. A stem
-    without onsets comes back peak-normalized and uncompressed ("no_onsets"). Samples with ``|y| >= 1`` are clipped
-    to ±1 in both modes, as in the release.
+    without onsets comes back unchanged ("no_onsets", spec §9: not even peak-normalized). Samples with
+    ``|y| >= 1`` are clipped to ±1 in both modes, as in the release.
 
     Args:
         x: stereo (or any channel count) audio, shape ``(n_samples, n_channels)``. Not modified.

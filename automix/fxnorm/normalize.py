@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from automix.fxnorm.eq import eq_analysis, match_eq
+from automix.fxnorm.features import FEATURE_STEMS
 from automix.fxnorm.loudness import SAMPLE_RATE, is_silent, loudness_feature, match_loudness, max_abs
 from automix.fxnorm.panning import match_panning, panning_feature
 from automix.fxnorm.reverb import REVERB_STEMS, apply_pre_reverb, apply_reverb_send
@@ -34,14 +35,45 @@ def stem_rng(seed: int, song: str, stem: str) -> np.random.Generator:
 
 
 def as_stereo(x: np.ndarray) -> np.ndarray:
-    """float32 ``(n_samples, 2)`` from mono ``(n,)``/``(n, 1)`` or stereo input (copy only when needed)."""
-    x = np.asarray(x, dtype=np.float32)
+    """float32 ``(n_samples, 2)`` from mono ``(n,)``/``(n, 1)`` or stereo input (copy only when needed).
+
+    Raises:
+        ValueError: not float samples, not 1 or 2 channels (channels last), no sample, or NaN/inf samples: the same
+            checks the command line makes on files.
+    """
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):  # int16 samples cast to float would be 32768x too loud
+        raise ValueError(f"audio must be float samples in [-1, 1] (as automix.audio.read returns), got dtype "
+                         f"{x.dtype}")
+    x = x.astype(np.float32, copy=False)
     x = x[:, None] if x.ndim == 1 else x
     if x.ndim != 2 or x.shape[1] not in (1, 2):
-        raise ValueError(f"audio must be (n_samples,) or (n_samples, 1 or 2), got shape {x.shape}")
+        raise ValueError(f"audio must be (n_samples,) or (n_samples, 1 or 2) (channels last, mono or stereo), got "
+                         f"shape {x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError("audio has no samples")
     if not np.isfinite(max_abs(x)):  # NaN or inf anywhere (no whole-signal boolean temporary)
         raise ValueError("audio contains NaN or infinite samples")
     return np.repeat(x, 2, axis=1) if x.shape[1] == 1 else x
+
+
+def check_call(stem: str, mode: str, sample_rate: int, effects=(), features: dict | None = None) -> None:
+    """The argument checks of :func:`normalize_stem` and :func:`stem_feature`: stem type, mode, effects, rate and
+    the features the effects need; ValueError naming the problem."""
+    if stem not in FEATURE_STEMS:
+        raise ValueError(f"unknown stem type {stem!r}; expected one of {FEATURE_STEMS}")
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"effect normalization is defined at {SAMPLE_RATE} Hz only (features, FIR and compressor "
+                         f"times); resample the stem (got sample_rate={sample_rate})")
+    _check(effects, mode)
+    for effect in (e for e in effects if e != "reverb"):
+        try:
+            target = (features or {})[effect][stem]
+        except (KeyError, TypeError):
+            raise ValueError(f"features have no {effect}/{stem} entry; the {effect} effect needs it (load a "
+                             "features file with automix.fxnorm.load_features)") from None
+        if target is None or not np.all(np.isfinite(np.asarray(target, dtype=np.float64))):
+            raise ValueError(f"features {effect}/{stem} must be finite numbers")
 
 
 def pad(x: np.ndarray) -> np.ndarray:
@@ -69,7 +101,7 @@ def apply_effect(effect: str, x: np.ndarray, stem: str, features: dict | None, m
             return x, {"action": "not applied to this stem"}
         if not irs:
             raise ValueError("the reverb effect needs impulse responses")
-        return apply_reverb_send(x, irs, rng if rng is not None else np.random.default_rng(0))
+        return apply_reverb_send(x, irs, rng)  # raises without a generator: no fixed-seed fallback
     target = features[effect][stem]
     if effect == "eq":
         return match_eq(x, target, stem, mode, analysis=analysis)
@@ -113,7 +145,8 @@ def run_chain(x: np.ndarray, stem: str, features: dict | None, effects, mode: st
 
 
 def normalize_stem(x: np.ndarray, stem: str, features: dict | None, effects=EFFECTS, mode: str = "fixed",
-                   rng: np.random.Generator | None = None, irs=None, pre_irs=None) -> tuple[np.ndarray, dict]:
+                   rng: np.random.Generator | None = None, irs=None, pre_irs=None,
+                   sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, dict]:
     """Normalize one stem: optional pre-reverb, then the effect chain (spec §1.3-§1.8).
 
     Args:
@@ -123,22 +156,27 @@ def normalize_stem(x: np.ndarray, stem: str, features: dict | None, effects=EFFE
         effects: effects to apply (any subset of :data:`EFFECTS`, always run in that order). ``"reverb"`` is
             skipped when ``irs`` is empty/None.
         mode: ``"fixed"`` (default) or ``"release"``.
-        rng: the stem's generator (IR and shelf draws); see :func:`stem_rng`.
+        rng: the stem's generator (IR and shelf draws); see :func:`stem_rng`. Required when vocals/other get
+            the reverb send or pre-reverb: there is no fallback seed (it would give every stem the same draw).
         irs: reverb-send IRs (:class:`automix.fxnorm.reverb.ImpulseResponse`).
         pre_irs: short IRs for pre-reverb of dry vocals/other (inference on dry input); None = no pre-reverb.
+        sample_rate: of ``x`` in Hz; only 44100 is accepted (the features and filters are defined there).
 
     Returns:
         ``(y, report)``: float32 ``(n_samples, 2)`` and ``{"status": ..., "<effect>": {...}}`` where status is
         ``"normalized"``, ``"silent"`` (unchanged) or ``"all_zero"`` (zeros).
+
+    Raises:
+        ValueError: unknown stem/mode/effect, a rate other than 44.1 kHz, audio that is not float mono/stereo
+            ``(n_samples, channels)`` with finite samples, missing features, or a reverb draw without ``rng``.
     """
-    _check(effects, mode)
+    check_call(stem, mode, sample_rate, effects, features)
     x = as_stereo(x)
     if not np.any(x):
         return np.zeros_like(x), {"status": "all_zero"}
     if is_silent(x):
         return x.copy(), {"status": "silent"}
     effects = [e for e in effects if e != "reverb" or irs]
-    rng = rng if rng is not None else np.random.default_rng(0)
     report = {"status": "normalized"}
     padded = pad(x)
     if pre_irs and stem in REVERB_STEMS:
@@ -182,7 +220,8 @@ def feature_and_analysis(effect: str, x_padded: np.ndarray, mode: str = "fixed")
 
 def stem_feature(x: np.ndarray, stem: str, effect: str, features: dict | None, effects_before=(),
                  mode: str = "fixed", rng: np.random.Generator | None = None, irs=None,
-                 keep_audio: bool = False, padded: bool = False, analysis=None) -> tuple:
+                 keep_audio: bool = False, padded: bool = False, analysis=None,
+                 sample_rate: int = SAMPLE_RATE) -> tuple:
     """Feature of ``effect`` computed on the stem after applying ``effects_before`` to it (in memory).
 
     Args:
@@ -190,6 +229,8 @@ def stem_feature(x: np.ndarray, stem: str, effect: str, features: dict | None, e
             (already normalized by earlier effects: pass only the remaining ones).
         keep_audio: also return the processed padded stem so the next effect need not redo the chain.
         analysis: the analysis that the earlier call returned with ``x`` (for the first of ``effects_before``).
+        rng: the stem's generator; required only when ``effects_before`` has the reverb send of vocals/other.
+        sample_rate: of ``x`` in Hz; only 44100 is accepted.
 
     Returns:
         ``(feature or None, status)`` with status ``"ok"``, ``"all_zero"``, ``"silent"`` or ``"no_feature"``
@@ -197,7 +238,7 @@ def stem_feature(x: np.ndarray, stem: str, effect: str, features: dict | None, e
         analysis or None)``, the analysis being for matching ``effect`` on that audio (see
         :func:`feature_and_analysis`).
     """
-    _check(effects_before, mode)
+    check_call(stem, mode, sample_rate, effects_before, features)
     result = _stem_feature(x if padded else pad(as_stereo(x)), stem, effect, features, effects_before, mode, rng,
                            irs, analysis)
     return result if keep_audio else result[:2]

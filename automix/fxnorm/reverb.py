@@ -143,6 +143,9 @@ def convolve_aligned(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
 def _draw_send(irs: list[ImpulseResponse], rng: np.random.Generator) -> tuple[ImpulseResponse, float, float]:
     if not irs:
         raise ValueError("reverb needs at least one impulse response")
+    if not isinstance(rng, np.random.Generator):  # no silent fallback: one fixed seed would give every stem one draw
+        raise ValueError(f"reverb draws an IR and two shelf corners: give rng=numpy.random.Generator (e.g. "
+                         f"automix.fxnorm.stem_rng(seed, song, stem)), got {type(rng).__name__}")
     ir = irs[int(rng.integers(len(irs)))]
     return ir, float(rng.uniform(*LOW_SHELF_RANGE_HZ)), float(rng.uniform(*HIGH_SHELF_RANGE_HZ))
 
