@@ -68,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "before normalization (dry input)")
     norm.add_argument("--mode", choices=("fixed", "release"), default="fixed",
                       help="fixed: intended behaviour (default); release: the published one (official checkpoints)")
+    norm.add_argument("--allow-features-mismatch", action="store_true", help="accept a features file made for "
+                      "another mode (e.g. the official, release-mode features with --mode fixed), with a warning")
     norm.add_argument("--seed", type=int, default=0, help="seed of the normalization's random draws (default 0)")
     norm.add_argument("--workers", type=int, help="normalization processes (default: one per stem for songs of a "
                       "minute or more, else in-process)")
@@ -170,7 +172,8 @@ def make_mixer(args, notes: list):
 
     common = dict(features=args.features, mode=args.mode, seed=args.seed, impulse_responses=args.impulse_responses,
                   pre_impulse_responses=args.pre_impulse_responses, chunk_seconds=args.chunk_seconds,
-                  workers=args.workers, release_warmup=args.release_warmup)
+                  workers=args.workers, release_warmup=args.release_warmup,
+                  allow_features_mismatch=args.allow_features_mismatch)
     if args.nets:
         notes.append("--nets is ignored: the network is built from the config, the weights are a plain state_dict")
     if args.baseline_sum:

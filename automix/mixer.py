@@ -198,8 +198,9 @@ def build_network(config: dict, weights, device: str, source: str = "config"):
     return model, info
 
 
-def _read_features(features, mode: str) -> tuple[dict, dict]:
-    """``(features, metadata)`` from a dict (used as given) or a features ``.npz`` loaded for ``mode``."""
+def _read_features(features, mode: str, allow_mismatch: bool = False) -> tuple[dict, dict]:
+    """``(features, metadata)`` from a dict (used as given) or a features ``.npz`` loaded for ``mode`` (its
+    provenance checked: mode, sample rate, FFT size, unless ``allow_mismatch``)."""
     if isinstance(features, dict):
         validate_features(features)
         return features, {"source": "in memory"}
@@ -210,16 +211,12 @@ def _read_features(features, mode: str) -> tuple[dict, dict]:
     if path.is_dir():
         raise ValueError(f"{path}: is a folder; give the features .npz file")
     try:
-        loaded, metadata = load_features(path, mode=mode)
+        loaded, metadata = load_features(path, mode=mode, allow_mismatch=allow_mismatch)
     except (FileNotFoundError, ValueError):
         raise
     except Exception as err:  # noqa: BLE001 - zip/npz parser errors of a file that is not a features file
         raise ValueError(f"{path}: not a features file ({type(err).__name__}: {err}); give the .npz written by "
                          "automix normalize --features-save or automix features import") from None
-    stored = metadata.get("mode")
-    if stored is not None and stored != mode:
-        raise ValueError(f"{path}: features computed in {stored} mode, but normalization in {mode} mode was asked; "
-                         f"use mode {stored} (--mode {stored}) or features computed in {mode} mode")
     return loaded, {"source": str(path), **{k: metadata.get(k) for k in ("mode", "n_songs", "with_reverb")}}
 
 
@@ -295,6 +292,8 @@ class Mixer:
             ``spawn``: a script that uses them needs the ``if __name__ == "__main__":`` guard.
         release_warmup: reproduce the release's 30-s wrap-around prefix (each stem's own last 30 s prepended, the
             input padded to ``(1 + n // K) K`` samples, the prefix dropped from the mix): for comparisons only.
+        allow_features_mismatch: accept a features file made for another mode (or rate, FFT size), with a warning;
+            by default that is an error (:func:`automix.fxnorm.load_features`).
         config_source: how messages name the config.
 
     Raises:
@@ -303,7 +302,8 @@ class Mixer:
 
     def __init__(self, config, weights, features, mode: str = "fixed", device: str = "auto", seed: int = 0,
                  impulse_responses=None, pre_impulse_responses=None, chunk_seconds: float | None = None,
-                 workers: int | None = None, release_warmup: bool = False, config_source: str = "config"):
+                 workers: int | None = None, release_warmup: bool = False, allow_features_mismatch: bool = False,
+                 config_source: str = "config"):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if (config is None) != (weights is None):
@@ -314,7 +314,7 @@ class Mixer:
         self.release_warmup = bool(release_warmup)
         self.workers_given = workers is not None
         self.workers = _auto_workers() if workers is None else max(1, int(workers))
-        self.features, self.features_info = _read_features(features, mode)
+        self.features, self.features_info = _read_features(features, mode, allow_features_mismatch)
         self.irs = _read_irs(impulse_responses, "impulse responses")
         self.pre_irs = _read_irs(pre_impulse_responses, "pre-reverb impulse responses")
         self._executor = None

@@ -228,3 +228,35 @@ def test_command_lines_and_script_from_another_folder(tmp_path, setup):
     assert script.returncode == 0, script.stdout + script.stderr
     assert sf.info(out).frames == 66150
     assert json.loads((tmp_path / "script" / "mix.json").read_text())["model"]["kind"] == "network"
+
+
+def _write_irs(folder, seconds, seed):
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 44100)
+    ir = (rng.standard_normal(n) * np.exp(-np.arange(n) / (0.1 * n))).astype(np.float32)
+    ir[0] = 1.0
+    audio.write(folder / "room" / "impulse_response.wav", ir[:, None] * 0.5, 44100, "FLOAT")
+    return folder
+
+
+def test_dry_stems_get_the_pre_reverb_then_the_reverb_send(tmp_path, setup, capsys):
+    from automix.fxnorm.reverb import find_impulse_responses
+
+    pre, send = _write_irs(tmp_path / "pre", 0.2, 1), _write_irs(tmp_path / "send", 0.5, 2)
+    out, report = setup["out"] / "dry.wav", setup["out"] / "dry.json"
+    rc = main(["--baseline-sum", "--features", str(setup["features"]), *_stem_args(setup["song"]), "--output",
+               str(out), "--subtype", "FLOAT", "--pre-impulse-responses", str(pre), "--impulse-responses", str(send),
+               "--report", str(report)])
+    assert rc == 0, capsys.readouterr().err
+    stems = json.loads(report.read_text())["stems"]
+    for stem in STEMS:
+        assert ("pre_reverb" in stems[stem]) == (stem in ("vocals", "other"))
+        assert ("reverb" in stems[stem]) == (stem in ("vocals", "other"))
+    features = load_features(setup["features"])[0]
+    expected = 0
+    for stem in STEMS:
+        x = audio.read(setup["song"][stem])
+        x = x - x.mean(axis=0, dtype=np.float64).astype(np.float32)
+        expected = expected + normalize_stem(x, stem, features, rng=stem_rng(0, "song", stem),
+                                             irs=find_impulse_responses(send), pre_irs=find_impulse_responses(pre))[0]
+    np.testing.assert_allclose(audio.read(out), expected, atol=1e-6)

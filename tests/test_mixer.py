@@ -130,8 +130,10 @@ def test_bad_weights_features_and_stems_raise_clear_errors(tmp_path):
     other = {**TINY_CONFIG, "N_FEATURES_ENCODER": 32}
     with pytest.raises(ValueError, match="do not fit the config"):
         Mixer(TINY_CONFIG, tiny_state_dict(other), features())
-    with pytest.raises(ValueError, match="computed in fixed mode"):
+    with pytest.raises(ValueError, match="does not fit this run"):
         Mixer.baseline(features_file(tmp_path, "fixed"), mode="release")
+    assert Mixer.baseline(features_file(tmp_path, "fixed"), mode="release", allow_features_mismatch=True).mode == \
+        "release"
     with pytest.raises(ValueError, match="pre-training network"):
         Mixer({**TINY_CONFIG, "NET_TYPE": "CAFX_TDCN", "OUTPUTS": [f"{s}_out" for s in STEMS]}, {}, features())
     mixer = Mixer.baseline(features(), workers=1)
