@@ -41,6 +41,7 @@ BEST_PATTERN = "best_model_for_mixture_valid_{loss}_{statistic}.params"
 WARMUP_SECONDS = 30  # the release's wrap-around prefix that "warms up the LSTM states" (spec §6 step 4)
 MIXING_NETWORKS = ("CAFX_TDCN_MIX", "WAVEUNET")
 POOL_MIN_SECONDS = 60.0  # songs at least this long are normalized in worker processes (one per stem) by default
+NORMALIZATION_BYTES_PER_SAMPLE = 80  # peak memory of normalizing one stereo stem: ~10x its 8 bytes per sample
 
 
 @dataclass
@@ -236,6 +237,21 @@ def _auto_workers() -> int:
     return max(1, min(len(STEMS), cores))
 
 
+def _workers_that_fit(seconds: float) -> int:
+    """How many stems of ``seconds`` can be normalized at once in half the available memory (at least 1).
+
+    Measured: normalizing a 10-min stereo stem peaks at ~2.2 GB in its process (~10x the float32 stem).
+    """
+    try:
+        import psutil
+
+        available = psutil.virtual_memory().available
+    except (ImportError, OSError):
+        return len(STEMS)
+    per_stem = NORMALIZATION_BYTES_PER_SAMPLE * seconds * SAMPLE_RATE + 0.3 * 2**30
+    return max(1, int(0.5 * available // per_stem))
+
+
 def _estimate_seconds(stems: dict, sample_rate) -> float:
     """Duration of the longest stem from file headers and array shapes (0 where it cannot be told yet)."""
     from automix import audio
@@ -425,14 +441,15 @@ class Mixer:
         return MixResult(audio=audio, sample_rate=layout["sample_rate"], report=report)
 
     def _pool_size(self, stems: dict, sample_rate) -> int:
-        """Worker processes for one song: :attr:`workers` if given, else one per stem (at most the CPUs) for songs
-        of at least :data:`POOL_MIN_SECONDS`; shorter ones are normalized in this process (a pool's start-up, ~1 s,
-        would cost more than it saves)."""
+        """Worker processes for one song: :attr:`workers` if given, else one per stem (at most the CPUs, and as
+        many as half the available memory holds) for songs of at least :data:`POOL_MIN_SECONDS`; shorter ones are
+        normalized in this process (a pool's start-up, ~1 s, would cost more than it saves)."""
         if self.workers_given:
             return min(self.workers, len(stems))
-        if _estimate_seconds(stems, sample_rate) < POOL_MIN_SECONDS:
+        seconds = _estimate_seconds(stems, sample_rate)
+        if seconds < POOL_MIN_SECONDS:
             return 1
-        return min(self.workers, len(stems))
+        return min(self.workers, len(stems), _workers_that_fit(seconds))
 
     def _check_stems(self, stems) -> dict:
         if not isinstance(stems, dict):
