@@ -237,6 +237,16 @@ def _auto_workers() -> int:
     return max(1, min(len(STEMS), cores))
 
 
+def _start_pool(make_executor, workers: int):
+    """An executor whose ``workers`` processes are started now (a spawn pool starts one per submit otherwise), so
+    that they import and warm up while this process reads the stems."""
+    executor = make_executor(workers)
+    if workers > 1:
+        for _ in range(workers):
+            executor.submit(os.getpid)
+    return executor
+
+
 def _workers_that_fit(seconds: float) -> int:
     """How many stems of ``seconds`` can be normalized at once in half the available memory (at least 1).
 
@@ -384,7 +394,7 @@ class Mixer:
         if self._executor is None:
             from automix.fxnorm.workers import make_executor
 
-            self._executor = make_executor(self.workers)
+            self._executor = _start_pool(make_executor, self.workers)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -421,7 +431,7 @@ class Mixer:
         if not persistent:
             from automix.fxnorm.workers import make_executor
 
-            self._executor = make_executor(self._pool_size(stems, sample_rate))  # workers warm up while we read
+            self._executor = _start_pool(make_executor, self._pool_size(stems, sample_rate))
         try:
             prepared = {stem: prepare_stem(value, sample_rate, stem) for stem, value in stems.items()}
             layout = self._layout(prepared)
