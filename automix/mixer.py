@@ -18,7 +18,6 @@ resampled back to the highest input rate. torch is imported only when a network 
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -29,17 +28,15 @@ from pathlib import Path
 
 import numpy as np
 
-from automix.fxnorm.features import FEATURE_STEMS, load_features, validate_features
 from automix.fxnorm.normalize import MODES
+from automix.mixer_setup import (build_network, pick_checkpoint, read_config, read_features, read_irs,
+                                 resolve_device, stem_order)
 from automix.mixer_stems import (SAMPLE_RATE, SHORT_SONG_SECONDS, STEMS, normalize_task, prepare_stem,
                                  stem_features, summarize, warm_up_prefix)
 
 logger = logging.getLogger(__name__)
 
-CURRENT_CHECKPOINT = "current_model_for_mixture.params"
-BEST_PATTERN = "best_model_for_mixture_valid_{loss}_{statistic}.params"
 WARMUP_SECONDS = 30  # the release's wrap-around prefix that "warms up the LSTM states" (spec §6 step 4)
-MIXING_NETWORKS = ("CAFX_TDCN_MIX", "WAVEUNET")
 POOL_MIN_SECONDS = 60.0  # songs at least this long are normalized in worker processes (one per stem) by default
 NORMALIZATION_BYTES_PER_SAMPLE = 80  # peak memory of normalizing one stereo stem: ~10x its 8 bytes per sample
 
@@ -58,178 +55,6 @@ class MixResult:
     audio: np.ndarray
     sample_rate: int
     report: dict
-
-
-def read_config(path) -> dict:
-    """A validated experiment config from a ``.py`` config file or a ``.json`` dump of one.
-
-    Raises:
-        FileNotFoundError, ValueError: naming the file.
-    """
-    from automix.config import load_config, validate_config
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: config file not found")
-    if path.suffix != ".json":
-        return load_config(path)
-    try:
-        config = json.loads(path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: not a JSON config ({err}); give the config.json or config.py of the training")
-    if not isinstance(config, dict):
-        raise ValueError(f"{path}: a JSON config must hold one object (the config dict)")
-    return validate_config(config, source=str(path))
-
-
-def pick_checkpoint(folder, config: dict, checkpoint: str = "best") -> tuple[Path, str]:
-    """The checkpoint of a results folder and the rule that chose it.
-
-    Rule for ``"best"``: ``best_model_for_mixture_valid_<LOSS>_mean.params`` (the best mean validation loss, the
-    config's ``LOSS``), else the only ``best_model_for_mixture_valid_*_mean.params``, else
-    ``current_model_for_mixture.params`` (the last epoch). ``"current"``: the last epoch. Any other value is a path
-    (relative paths are tried in the folder first).
-
-    Raises:
-        FileNotFoundError: no checkpoint; ValueError: several best-by-mean checkpoints and none for ``LOSS``.
-    """
-    folder = Path(folder)
-    if checkpoint not in ("best", "current"):
-        path = folder / checkpoint if (folder / checkpoint).is_file() else Path(checkpoint)
-        return path, f"checkpoint given: {path.name}"
-    current = folder / CURRENT_CHECKPOINT
-    if checkpoint == "best":
-        loss = config.get("LOSS", "Lb")
-        preferred = folder / BEST_PATTERN.format(loss=loss, statistic="mean")
-        if preferred.is_file():
-            return preferred, f"best mean validation {loss} loss"
-        candidates = sorted(folder.glob(BEST_PATTERN.format(loss="*", statistic="mean")))
-        if len(candidates) == 1:
-            return candidates[0], "best mean validation loss"
-        if candidates:
-            raise ValueError(f"{folder}: several best-by-mean checkpoints ({', '.join(p.name for p in candidates)}) "
-                             f"and none for LOSS {loss!r}; choose one with --weights/checkpoint=PATH")
-        rule = f"no best-by-mean checkpoint ({preferred.name}): the last epoch's"
-    else:
-        rule = "last epoch (asked for)"
-    if not current.is_file():
-        raise FileNotFoundError(f"{folder}: no checkpoint ({CURRENT_CHECKPOINT} or "
-                                f"{BEST_PATTERN.format(loss='<LOSS>', statistic='mean')}); train first "
-                                "(python -m automix.train) or give the weights file")
-    return current, rule
-
-
-def _torch_error_summary(err: Exception) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    text = "; ".join(lines[1:] if len(lines) > 1 else lines)
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
-def load_state_dict(path) -> dict:
-    """A plain state_dict checkpoint (``torch.load(weights_only=True)``, on the CPU).
-
-    Raises:
-        FileNotFoundError, ValueError: naming the file and the fix.
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: weights file not found")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable/pickled-module file: one message with the fix
-        raise ValueError(f"{path}: not a plain state_dict checkpoint ({_torch_error_summary(err)}); weights must "
-                         "be a .params file saved with torch.save(model.state_dict(), path)") from None
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path}: holds a {type(state).__name__}, not a state_dict of tensors; weights must be a "
-                         ".params file saved with torch.save(model.state_dict(), path)")
-    return state
-
-
-def stem_order(config: dict, source: str = "config") -> list[str]:
-    """The network's input stems in its channel order, from ``INPUTS`` (``vocals_normalized`` -> ``vocals``)."""
-    names = [str(name).split("_")[0] for name in config["INPUTS"]]
-    if sorted(names) != sorted(STEMS) or config.get("N_CHANNELS", 2) != 2:
-        raise ValueError(f"{source}: INPUTS {config['INPUTS']} / N_CHANNELS {config.get('N_CHANNELS')}: a mixing "
-                         "network takes the four stereo stems vocals, bass, drums, other")
-    return names
-
-
-def resolve_device(device: str = "auto") -> str:
-    """``"auto"`` -> ``"cuda"`` when available, else ``"cpu"``; a CUDA device that is not there is an error."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r}: CUDA is not available on this machine; use --device cpu (or auto)")
-    try:
-        torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"device {device!r}: {err}; use auto, cpu or cuda") from None
-    return str(device)
-
-
-def build_network(config: dict, weights, device: str, source: str = "config"):
-    """The network of ``config`` with ``weights`` (a state_dict or a ``.params`` path) on ``device``, in eval mode.
-
-    Returns:
-        ``(model, info)``; info: NET_TYPE, parameter count, weights source.
-
-    Raises:
-        ValueError: a network that does not mix, or weights that do not fit the config.
-    """
-    from automix.models import build_model, load_weights
-
-    if config["NET_TYPE"] not in MIXING_NETWORKS or config.get("PRETRAIN"):
-        raise ValueError(f"{source}: NET_TYPE {config['NET_TYPE']} (PRETRAIN {config.get('PRETRAIN')}) is a "
-                         "pre-training network and cannot mix; give a mixing config (CAFX_TDCN_MIX or WAVEUNET)")
-    weights_source = str(weights) if isinstance(weights, (str, Path)) else "state_dict (in memory)"
-    state = load_state_dict(weights) if isinstance(weights, (str, Path)) else weights
-    model = build_model(config)
-    try:
-        load_weights(model, state)
-    except (RuntimeError, KeyError) as err:
-        raise ValueError(f"{weights_source}: weights do not fit the config {source} ({_torch_error_summary(err)}); "
-                         "use the config the weights were trained with") from None
-    model = model.to(device).eval()
-    info = {"net_type": config["NET_TYPE"], "parameters": sum(p.numel() for p in model.parameters()),
-            "weights": weights_source, "config": source}
-    return model, info
-
-
-def _read_features(features, mode: str, allow_mismatch: bool = False) -> tuple[dict, dict]:
-    """``(features, metadata)`` from a dict (used as given) or a features ``.npz`` loaded for ``mode`` (its
-    provenance checked: mode, sample rate, FFT size, unless ``allow_mismatch``)."""
-    if isinstance(features, dict):
-        validate_features(features)
-        return features, {"source": "in memory"}
-    if features is None:
-        raise ValueError("features are needed: a features .npz (automix normalize --features-save, or automix "
-                         "features import) or a features dict")
-    path = Path(features)
-    if path.is_dir():
-        raise ValueError(f"{path}: is a folder; give the features .npz file")
-    try:
-        loaded, metadata = load_features(path, mode=mode, allow_mismatch=allow_mismatch)
-    except (FileNotFoundError, ValueError):
-        raise
-    except Exception as err:  # noqa: BLE001 - zip/npz parser errors of a file that is not a features file
-        raise ValueError(f"{path}: not a features file ({type(err).__name__}: {err}); give the .npz written by "
-                         "automix normalize --features-save or automix features import") from None
-    return loaded, {"source": str(path), **{k: metadata.get(k) for k in ("mode", "n_songs", "with_reverb")}}
-
-
-def _read_irs(value, what: str):
-    from automix.fxnorm.reverb import find_impulse_responses
-
-    if value is None or isinstance(value, list):
-        return value or None
-    try:
-        return find_impulse_responses(value)
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"{err} ({what}: expected FOLDER/<name>/impulse_response.wav, 44.1 kHz)") from None
 
 
 def _auto_workers() -> int:
@@ -340,9 +165,9 @@ class Mixer:
         self.release_warmup = bool(release_warmup)
         self.workers_given = workers is not None
         self.workers = _auto_workers() if workers is None else max(1, int(workers))
-        self.features, self.features_info = _read_features(features, mode, allow_features_mismatch)
-        self.irs = _read_irs(impulse_responses, "impulse responses")
-        self.pre_irs = _read_irs(pre_impulse_responses, "pre-reverb impulse responses")
+        self.features, self.features_info = read_features(features, mode, allow_features_mismatch)
+        self.irs = read_irs(impulse_responses, "impulse responses")
+        self.pre_irs = read_irs(pre_impulse_responses, "pre-reverb impulse responses")
         self._executor = None
         self.config, self.model = None, None
         if config is None:
@@ -589,3 +414,6 @@ class Mixer:
             "sample_rate": layout["sample_rate"], "samples": layout["samples"], "duration_seconds": layout["seconds"],
             "stems": stems, "notes": notes, "seconds": times,
             "real_time_factor": layout["seconds"] / total if total > 0 else None})
+
+
+__all__ = ["MixResult", "Mixer", "pick_checkpoint", "read_config"]

@@ -1,11 +1,12 @@
 """Group any number of multitrack files into the four stems by their names (``automix mix --tracks``).
 
-A file name is split into words at separators (``_``, ``-``, space, ``.``), at lower/upper-case changes and at
-digits (``LeadVox_02`` -> ``lead``, ``vox``, ``02``), and every word is compared whole (a trailing plural ``s``
+A file name is split into words at separators (``_``, ``-``, space, ``.``), at lower/upper-case changes and
+at digits (``LeadVox_02`` -> ``lead``, ``vox``, ``02``), and every word is compared whole (a trailing plural ``s``
 ignored) with the keyword lists below, so ``Bassoon.wav`` is *other*, not bass, and ``BassDrum.wav`` is drums.
 Precedence: drums, then vocals, then bass; ``lead`` and voice ranges (``alto``, ``tenor``, ...) count as vocals
-only when no instrument word is present (``Lead Guitar``, ``Alto Sax`` are other); everything else is *other*. ``NAME=STEM`` overrides (``--map``) match the file name,
-its name without extension, or a glob pattern (``"Gtr*"``), case-insensitively.
+only when no instrument word is present (``Lead Guitar``, ``Alto Sax`` are other); everything else is *other*.
+``NAME=STEM`` overrides (``--map``) match the file name, its name without extension, or a glob pattern
+(``"Gtr*"``), case-insensitively.
 """
 
 from __future__ import annotations

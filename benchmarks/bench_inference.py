@@ -12,8 +12,8 @@ are the official ones when ``--features`` is given, else synthetic ones in the r
 Reported per run: seconds per stage from the ``--report`` JSON (read, normalize, mix, write), wall time of the
 process (with Python/torch start-up), real-time factor (audio seconds per processing second), peak RSS of the
 main process, largest normalization worker and whole process tree (their sum), sampled with psutil every 20 ms,
-and the largest process by ``ru_maxrss``. Goal: >= 6x real time for 3 minutes on 2 cores, peak RSS < 3 GB at 10 minutes. Figures are only
-meaningful on a quiet machine: the load average is printed before and after.
+and the largest process by ``ru_maxrss``. Goal: >= 6x real time for 3 minutes on 2 cores, peak RSS < 3 GB at 10
+minutes. Figures are only meaningful on a quiet machine: the load average is printed before and after.
 """
 
 from __future__ import annotations

@@ -169,6 +169,7 @@ def _bad_inputs(tmp_path, setup):
     (bad / "not_a_folder").write_text("a file")
     (bad / "weights.params").write_text("not a checkpoint")
     torch.save(tiny_state_dict({**TINY_CONFIG, "N_FEATURES_ENCODER": 32}), bad / "other.params")
+    torch.save(build_model(TINY_CONFIG), bad / "module.params")  # a pickled module, not a state_dict
     config = bad / "config.json"
     config.write_text(json.dumps(TINY_CONFIG))
     fixed = str(setup["features"])
@@ -188,6 +189,8 @@ def _bad_inputs(tmp_path, setup):
          "features_fixed.npz"),
         ("weights kind", ["--vocals", str(good), "--features", fixed, *net, "--weights", str(bad / "weights.params")],
          "weights.params"),
+        ("pickled module", ["--vocals", str(good), "--features", fixed, *net, "--weights",
+                            str(bad / "module.params")], "module.params"),
         ("weights fit", ["--vocals", str(good), "--features", fixed, *net, "--weights", str(bad / "other.params")],
          "other.params"),
         ("results", ["--vocals", str(good), "--features", fixed, "--results", str(bad / "irs")], "irs"),
