@@ -10,9 +10,9 @@ song is a demo song looped (``--demo-dir``, default ``<repo>/demo_data``) or see
 are the official ones when ``--features`` is given, else synthetic ones in the right format.
 
 Reported per run: seconds per stage from the ``--report`` JSON (read, normalize, mix, write), wall time of the
-process (with Python/torch start-up), real-time factor (audio seconds per processing second), peak RSS of the
-main process, largest normalization worker and whole process tree (their sum), sampled with psutil every 20 ms,
-and the largest process by ``ru_maxrss``. Goal: >= 6x real time for 3 minutes on 2 cores, peak RSS < 3 GB at 10
+process (with Python/torch start-up), CPU seconds of all its processes, real-time factor (audio seconds per
+processing second), peak RSS of the main process, of the largest normalization worker and of the whole process
+tree (their sum), sampled with psutil every 20 ms, and the largest process by ``ru_maxrss``. Goal: >= 6x real time for 3 minutes on 2 cores, peak RSS < 3 GB at 10
 minutes. Figures are only meaningful on a quiet machine: the load average is printed before and after.
 """
 
@@ -133,6 +133,7 @@ def run_once(inputs: dict, out_dir: Path, cores: int, baseline: bool, mode: str,
     available = sorted(os.sched_getaffinity(0))
     chosen = set(available[:cores])
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": str(cores)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(args, env=env, cwd=out_dir, preexec_fn=lambda: os.sched_setaffinity(0, chosen),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -150,7 +151,9 @@ def run_once(inputs: dict, out_dir: Path, cores: int, baseline: bool, mode: str,
     if proc.returncode:
         raise SystemExit(f"automix.inference failed ({proc.returncode}):\n{stdout}\n{stderr}")
     data = json.loads(report.read_text())
-    return {"seconds": data["seconds"], "real_time_factor": data["real_time_factor"],
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"cpu_seconds": cpu, "seconds": data["seconds"], "real_time_factor": data["real_time_factor"],
             "duration": data["duration_seconds"], "wall": wall, "cores": len(chosen),
             "largest_process_gb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20,
             "main_gb": sampler.per_process.get(proc.pid, 0) / 2**30,
@@ -178,7 +181,8 @@ def main(argv=None) -> int:
         print(f"{minutes:g} min ({description}), {result['cores']} cores, "
               f"{'baseline sum' if args.baseline else 'FxNorm-Automix'}, mode {args.mode}: {stages}; "
               f"total {sec['total']:.2f} s = {result['real_time_factor']:.2f}x real time "
-              f"(process wall {result['wall']:.2f} s incl. start-up = {result['duration'] / result['wall']:.2f}x); "
+              f"(process wall {result['wall']:.2f} s incl. start-up = {result['duration'] / result['wall']:.2f}x; "
+              f"CPU {result['cpu_seconds']:.1f} s in all processes); "
               f"peak RSS: main process {result['main_gb']:.2f} GB, largest worker {result['worker_gb']:.2f} GB, "
               f"largest process (ru_maxrss) {result['largest_process_gb']:.2f} GB, whole tree (sum) "
               f"{result['tree_peak_gb']:.2f} GB", flush=True)
