@@ -222,10 +222,10 @@ def summary_lines(report: dict) -> list[str]:
 
 
 def _clip_note(mix: np.ndarray, subtype: str) -> str | None:
-    peak = float(np.max(np.abs(mix))) if mix.size else 0.0
+    peak = float(max(mix.max(), -mix.min())) if mix.size else 0.0  # no whole-mix temporary
     if peak <= 1.0 or subtype == "FLOAT":
         return None
-    clipped = int(np.count_nonzero(np.abs(mix) > 1.0))
+    clipped = int(np.count_nonzero(mix > 1.0) + np.count_nonzero(mix < -1.0))
     return (f"the mix peaks at {peak:.2f} (beyond full scale): {clipped} samples clipped in the {subtype} file "
             "(--subtype FLOAT keeps them)")
 
