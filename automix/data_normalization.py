@@ -20,6 +20,8 @@ import logging
 import os
 import sys
 
+from automix.conventions import COMPRESSION_SEARCHES, MODES, SAMPLE_RATE
+
 logger = logging.getLogger(__name__)
 
 
@@ -60,8 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--features-load", help="use these features (.npz); wins over --features-save")
     parser.add_argument("--normalize", action=argparse.BooleanOptionalAction, default=True,
                         help="write normalized stems (--no-normalize: features only)")
-    parser.add_argument("--mode", choices=("fixed", "release"), default="fixed",
+    parser.add_argument("--mode", choices=MODES, default="fixed",
                         help="fixed: intended behaviour (default); release: the published behaviour")
+    parser.add_argument("--compression-search", choices=COMPRESSION_SEARCHES, default=None,
+                        help="compression setting search: grid = the release's order, setting by setting (up to "
+                        "1,037 passes per channel); fast = bisection (at most 12); default grid in release mode, "
+                        "fast in fixed mode")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
                         help="worker processes (default: half the CPUs)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the IR and shelf draws")
@@ -82,7 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _discover(folder) -> tuple[list, dict]:
-    from automix.audio import SAMPLE_RATE
     from automix.dataset import scan_songs
 
     scan = scan_songs(folder, sample_rate=SAMPLE_RATE)
@@ -138,7 +143,7 @@ def _check_arguments(args) -> tuple:
 
 
 def run(args) -> int:
-    from automix.fxnorm import compute_features, load_features, make_executor, normalize_dataset, save_features
+    from automix.fxnorm import compute_features, make_executor, normalize_dataset, save_features
 
     songs, bad, irs, pre_irs, features = _check_arguments(args)
     with make_executor(args.workers) as executor:
@@ -147,17 +152,17 @@ def run(args) -> int:
                 logger.warning("--features-load given: --features-save %s is ignored", args.features_save)
         else:
             features, metadata = compute_features(songs, executor, args.mode, args.seed, irs, not args.quiet,
-                                                  args.feature_cache_mb)
+                                                  args.feature_cache_mb, search=args.compression_search)
             save_features(args.features_save, features, metadata)
             _print_features_summary(args.features_save, metadata)
             bad.update(metadata["failed_songs"])
-            if args.mode == "release":  # what a later --features-load in release mode would use
-                features, _ = load_features(args.features_save, mode="release")
+            # Both modes apply the features just computed (smoothed once), as the release's pass 1 does; only a
+            # later --features-load smooths EQ and panning again (release mode).
         summary = {"done": [], "skipped": [], "failed": {}, "seconds_per_song": None, "wall_seconds": 0.0}
         if args.normalize:
             summary = normalize_dataset([s for s in songs if s.name not in bad], features, args.output_suffix,
                                         executor, args.mode, args.seed, irs, pre_irs, overwrite=args.overwrite,
-                                        progress=not args.quiet)
+                                        progress=not args.quiet, search=args.compression_search)
     summary["failed"].update(bad)
     if args.normalize:
         _print_summary(summary)

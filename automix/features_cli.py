@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from automix.conventions import MODES, SAMPLE_RATE
+
 STEM_COLOURS = {"vocals": "tab:red", "bass": "tab:blue", "drums": "tab:green", "other": "tab:orange"}
 
 
@@ -27,7 +29,7 @@ def plot_features(features: dict, metadata: dict, out_path, title: str | None = 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sample_rate = metadata.get("sample_rate", 44100)
+    sample_rate = metadata.get("sample_rate", SAMPLE_RATE)
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
     (ax_eq, ax_pan), (ax_loud, ax_comp) = axes
     stems = list(features["eq"])
@@ -65,7 +67,6 @@ def features_status(path, input_folder, mode: str) -> str | None:
         FileNotFoundError, ValueError: missing split folder, a file that is not a features file, or an imported file
             (official features) that does not fit ``mode``: it cannot be recomputed from a split.
     """
-    from automix.audio import SAMPLE_RATE
     from automix.dataset import scan_songs
     from automix.fxnorm.features import features_mismatches, read_features_file
 
@@ -108,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "recompute, 2 bad arguments (other normalization options are ignored)")
     check.add_argument("file", help="features .npz (may be missing: exit 1)")
     check.add_argument("--input-folder", required=True, help="the split the features come from (train)")
-    check.add_argument("--mode", choices=("fixed", "release"), default="fixed", help="mode of the run")
+    check.add_argument("--mode", choices=MODES, default="fixed", help="mode of the run")
     return parser
 
 

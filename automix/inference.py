@@ -19,15 +19,14 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-logger = logging.getLogger(__name__)
+from automix.conventions import STEMS as STEM_FLAGS
 
-STEM_FLAGS = ("vocals", "bass", "drums", "other")
+logger = logging.getLogger(__name__)
 OUTPUT_SUFFIXES = (".wav", ".flac")
 SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT")
 _SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 33, "DOUBLE": 34}
@@ -121,23 +120,11 @@ def output_subtype(report: dict, output: Path, requested: str | None) -> tuple[s
     return subtype, None
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _write_json(path: Path, data: dict) -> None:
+    from automix.atomic import atomic_write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 would make the report private
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=1))
 
 
 def collect_stems(args) -> tuple[dict, str, list[str]]:

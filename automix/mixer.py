@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from automix.fxnorm.normalize import MODES
+from automix.conventions import MODES, SAMPLE_RATE, STEMS
 from automix.mixer_setup import (build_network, pick_checkpoint, read_config, read_features, read_irs,
                                  resolve_device, stem_order)
-from automix.mixer_stems import (SAMPLE_RATE, SHORT_SONG_SECONDS, STEMS, normalize_task, prepare_stem,
-                                 stem_features, summarize, warm_up_prefix)
+from automix.mixer_stems import (SHORT_SONG_SECONDS, normalize_task, prepare_stem, stem_features, summarize,
+                                 warm_up_prefix)
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 from automix.fxnorm.features import load_features, validate_features
-from automix.mixer_stems import STEMS
+from automix.conventions import STEMS
 
 CURRENT_CHECKPOINT = "current_model_for_mixture.params"
 BEST_PATTERN = "best_model_for_mixture_valid_{loss}_{statistic}.params"

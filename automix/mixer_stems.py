@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from automix import audio
+from automix.conventions import SAMPLE_RATE, STEMS
 from automix.fxnorm.normalize import EFFECTS, normalize_stem, stem_rng
 
 logger = logging.getLogger(__name__)
 
-STEMS = ("vocals", "bass", "drums", "other")
-SAMPLE_RATE = 44100
 DC_NOTE_LEVEL = 1e-3  # a per-channel mean above this (-60 dBFS) is reported; smaller ones are removed silently
 SHORT_SONG_SECONDS = 3.0  # below this the loudness and onset statistics rest on very few blocks: say so
 _INT_SCALES = {np.dtype(np.int16): 32768.0, np.dtype(np.int32): 2.0**31, np.dtype(np.int8): 128.0}

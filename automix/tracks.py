@@ -15,7 +15,8 @@ import fnmatch
 import re
 from pathlib import Path
 
-STEMS = ("vocals", "bass", "drums", "other")
+from automix.conventions import STEMS
+
 AUDIO_EXTENSIONS = (".wav", ".flac", ".aif", ".aiff", ".ogg")
 
 DRUM_WORDS = frozenset(

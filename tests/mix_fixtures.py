@@ -6,9 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from automix import audio
+from automix.conventions import STEMS
 from automix.fxnorm.features import FEATURE_STEMS, save_features
-
-STEMS = ("vocals", "bass", "drums", "other")
 
 # A shrunk FxNorm-Automix (20k parameters instead of 2.75 M): the same code path, fast on 2 cores.
 TINY_CONFIG = {"NET_TYPE": "CAFX_TDCN_MIX", "INPUTS": [f"{s}_normalized" for s in STEMS], "OUTPUTS": ["mixture"],

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from automix.conventions import SAMPLE_RATE
 from automix.data.effects import (Compressor, ConvolutionalReverb, Distortion, Effect, Equaliser, Gain, Haas,
                                   Monauralize, Panner, PitchShift, SwapChannels, TimeStretch)
 from automix.fxnorm.reverb import find_impulse_responses
@@ -64,7 +65,7 @@ class AugmentationChain(Effect):
         steps = [self.fxs[i][0].draw(rng) if rng.random() < self.fxs[i][1] else None for i in order]
         return {"order": order, "steps": steps}
 
-    def apply(self, x: np.ndarray, params: dict, sample_rate: int = 44100) -> np.ndarray:
+    def apply(self, x: np.ndarray, params: dict, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         y = x
         for index, step in zip(params["order"], params["steps"]):

@@ -21,6 +21,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.signal
 
+from automix.conventions import SAMPLE_RATE
 from automix.fxnorm.compressor import compress
 from automix.fxnorm.convolution import convolve_segment
 from automix.fxnorm.reverb import ImpulseResponse, shelf_coefficients
@@ -66,10 +67,10 @@ class Effect:
     def draw(self, rng: np.random.Generator) -> dict:
         raise NotImplementedError
 
-    def apply(self, x: np.ndarray, params: dict, sample_rate: int = 44100) -> np.ndarray:
+    def apply(self, x: np.ndarray, params: dict, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         raise NotImplementedError
 
-    def __call__(self, x: np.ndarray, rng: np.random.Generator, sample_rate: int = 44100) -> np.ndarray:
+    def __call__(self, x: np.ndarray, rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         return self.apply(x, self.draw(rng), sample_rate)
 
 
@@ -84,7 +85,7 @@ class Gain(Effect):
     def draw(self, rng):
         return {"gain_db": _uniform(rng, self.gain_db), "invert": bool(rng.random() < self.invert_probability)}
 
-    def apply(self, x, params, sample_rate=44100):
+    def apply(self, x, params, sample_rate=SAMPLE_RATE):
         gain = 10.0 ** (params["gain_db"] / 20.0) * (-1.0 if params["invert"] else 1.0)
         return (_audio(x) * np.float32(gain)).astype(np.float32)
 
@@ -116,7 +117,7 @@ class Distortion(Effect):
                 "drive_db": _uniform(rng, self.drive_db), "colour": _uniform(rng, self.colour),
                 "bits": int(rng.integers(self.bits[0], self.bits[1] + 1))}
 
-    def apply(self, x, params, sample_rate=44100):
+    def apply(self, x, params, sample_rate=SAMPLE_RATE):
         x = _audio(x).astype(np.float64)
         drive = 10.0 ** (params["drive_db"] / 20.0)
         mode = params["mode"]
@@ -149,7 +150,7 @@ def _overdrive(x: np.ndarray, gain_db: float, colour: float) -> np.ndarray:
     return np.clip(0.5 * x * scale + 0.75 * blocked, -1.0, 1.0) / scale
 
 
-def peaking_coefficients(freq_hz: float, gain_db: float, q: float, sample_rate: int = 44100):
+def peaking_coefficients(freq_hz: float, gain_db: float, q: float, sample_rate: int = SAMPLE_RATE):
     """RBJ-cookbook peaking biquad ``(b, a)`` normalized by ``a0``."""
     amp = 10.0 ** (gain_db / 40.0)
     w0 = 2.0 * np.pi * freq_hz / sample_rate
@@ -191,7 +192,7 @@ class Equaliser(Effect):
                           "q": _uniform(rng, self.q) if kind == "peak" else self.shelf_q})
         return {"bands": bands}
 
-    def apply(self, x, params, sample_rate=44100):
+    def apply(self, x, params, sample_rate=SAMPLE_RATE):
         from automix.fxnorm.kernels import sos_filter  # lazy: numba
 
         sections = []
@@ -224,7 +225,7 @@ class Compressor(Effect):
         return {key: _uniform(rng, getattr(self, key))
                 for key in ("threshold_db", "attack_ms", "release_ms", "ratio", "makeup_db")}
 
-    def apply(self, x, params, sample_rate=44100):
+    def apply(self, x, params, sample_rate=SAMPLE_RATE):
         return compress(_audio(x), params["threshold_db"], params["ratio"], params["attack_ms"],
                         params["release_ms"], sample_rate, params["makeup_db"]).astype(np.float32)
 
@@ -255,7 +256,7 @@ class ConvolutionalReverb(Effect):
                 "pre_delay_ms": int(rng.integers(self.pre_delay_ms[0], self.pre_delay_ms[1])),
                 "ir_channel": int(rng.integers(2))}
 
-    def apply(self, x, params, sample_rate=44100):
+    def apply(self, x, params, sample_rate=SAMPLE_RATE):
         x = _audio(x)
         if params["wet"] == 0:
             return x.copy()
@@ -275,7 +276,7 @@ class ConvolutionalReverb(Effect):
         return (params["dry"] * x + params["wet"] * wet).astype(np.float32)
 
 
-def decay_impulse_response(ir: np.ndarray, peak: int, decay: float, sample_rate: int = 44100) -> np.ndarray:
+def decay_impulse_response(ir: np.ndarray, peak: int, decay: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Shorten an IR: from ``peak + decay·(len - peak)`` fade over 20 ms with ``0.1^(5k/L)`` and cut (a copy)."""
     fade_length = int(REVERB_FADE_MS * sample_rate / 1000.0)
     fade_start = peak + int(decay * (ir.shape[0] - peak))
@@ -300,7 +301,7 @@ class Haas(Effect):
         return {"delay_samples": int(rng.integers(self.delay_samples[0], self.delay_samples[1])),
                 "feedback": _uniform(rng, self.feedback), "channel": int(rng.integers(2))}
 
-    def apply(self, x, params, sample_rate=44100):
+    def apply(self, x, params, sample_rate=SAMPLE_RATE):
         y = _stereo(_audio(x)).copy()
         channel, delay = params["channel"], params["delay_samples"]
         source = y[:, channel].copy()
@@ -332,7 +333,7 @@ class Panner(Effect):
     def draw(self, rng):
         return {"pan": _uniform(rng, self.pan), "pan_law": _choice(rng, tuple(self.pan_laws))}
 
-    def apply(self, x, params, sample_rate=44100):
+    def apply(self, x, params, sample_rate=SAMPLE_RATE):
         pan, law = params["pan"], params["pan_law"]
         theta = pan * np.pi / 2.0
         if law == "linear":
@@ -356,7 +357,7 @@ class SwapChannels(Effect):
     def draw(self, rng):
         return {"permutation": list(_choice(rng, list(itertools.permutations(range(self.n_channels)))))}
 
-    def apply(self, x, params, sample_rate=44100):
+    def apply(self, x, params, sample_rate=SAMPLE_RATE):
         x = _audio(x)
         return x.copy() if x.shape[1] == 1 else x[:, params["permutation"]].copy()
 
@@ -371,7 +372,7 @@ class Monauralize(Effect):
     def draw(self, rng):
         return {"channel": int(rng.integers(self.n_channels))}
 
-    def apply(self, x, params, sample_rate=44100):
+    def apply(self, x, params, sample_rate=SAMPLE_RATE):
         x = _audio(x)
         return np.repeat(x[:, [params["channel"] % x.shape[1]]], x.shape[1], axis=1)
 
@@ -386,7 +387,7 @@ class PitchShift(Effect):
     def draw(self, rng):
         return {"semitones": _uniform(rng, self.semitones)}
 
-    def apply(self, x, params, sample_rate=44100):
+    def apply(self, x, params, sample_rate=SAMPLE_RATE):
         import pedalboard
 
         x = _audio(x)
@@ -404,7 +405,7 @@ class TimeStretch(Effect):
     def draw(self, rng):
         return {"factor": _uniform(rng, self.factor)}
 
-    def apply(self, x, params, sample_rate=44100):
+    def apply(self, x, params, sample_rate=SAMPLE_RATE):
         import pedalboard
 
         x = _audio(x)

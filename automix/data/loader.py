@@ -14,6 +14,7 @@ import logging
 import numpy as np
 import torch
 
+from automix.conventions import SAMPLE_RATE
 from automix.data.sampling import ExampleSampler, item_rngs, order_rng, song_order
 from automix.data.songs import SongFiles
 
@@ -58,7 +59,7 @@ class TrainingBatches(torch.utils.data.Dataset):
                  n_batches: int, seed: int, sampling: str = "default", song_order: str = "stratified",
                  shuffle_channels: bool = True, shuffle_stems: bool = False, augmentation=None,
                  silence_threshold_db: float | None = -60.0, rank: int = 0, world_size: int = 1,
-                 augment_targets: bool = False, max_silence_tries: int = 10, sample_rate: int = 44100):
+                 augment_targets: bool = False, max_silence_tries: int = 10, sample_rate: int = SAMPLE_RATE):
         if not songs:
             raise ValueError("TrainingBatches needs at least one song")
         if world_size < 1 or not 0 <= rank < world_size or batch_size % world_size:

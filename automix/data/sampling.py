@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from automix.conventions import SAMPLE_RATE
 from automix.data.songs import SongFiles, read_pieces
 
 logger = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ class ExampleSampler:
     augment_targets: bool = False
     silence_threshold_db: float | None = -60.0
     max_silence_tries: int = 10
-    sample_rate: int = 44100
+    sample_rate: int = SAMPLE_RATE
     _warned: set = field(default_factory=set, repr=False)
 
     def __post_init__(self):

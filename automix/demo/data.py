@@ -20,10 +20,8 @@ import argparse
 import json
 import logging
 import multiprocessing
-import os
 import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from automix import audio
+from automix.atomic import atomic_write_text
 from automix.demo import engineer as demo_engineer, irs as demo_irs, render as demo_render
 from automix.dataset import STEMS
 
@@ -280,11 +279,7 @@ def _impulse_responses(found, ir_folder, out_dir: Path, seed: int, pool) -> tupl
 
 
 def _write_json(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
-        handle.write("\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def main(argv=None) -> int:

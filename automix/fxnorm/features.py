@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from automix.atomic import atomic_path
+from automix.conventions import MODES, SAMPLE_RATE
+from automix.conventions import STEMS as FEATURE_STEMS
 from automix.fxnorm.eq import EQ_SMOOTHING_WINDOWS, smooth_spectrum
 from automix.fxnorm.panning import PANNING_SMOOTHING_WINDOW
 from automix.fxnorm.stft import ANALYSIS_FFT_SIZE
@@ -29,13 +30,10 @@ from automix.fxnorm.stft import ANALYSIS_FFT_SIZE
 logger = logging.getLogger(__name__)
 
 FEATURE_EFFECTS = ("eq", "compression", "panning", "loudness")
-FEATURE_STEMS = ("vocals", "bass", "drums", "other")
 FEATURE_SHAPES = {"eq": (ANALYSIS_FFT_SIZE // 2 + 1,), "compression": (2,), "panning": (ANALYSIS_FFT_SIZE // 2 + 1,),
                   "loudness": (1,)}
 FEATURE_DTYPES = {"eq": np.float32, "compression": np.float64, "panning": np.float32, "loudness": np.float64}
 FORMAT_VERSION = 1
-SAMPLE_RATE = 44100
-MODES = ("fixed", "release")
 _METADATA_KEY = "__metadata__"
 
 
@@ -106,14 +104,8 @@ def save_features(path, features: dict, metadata: dict) -> None:
               for effect in FEATURE_EFFECTS for stem in FEATURE_STEMS}
     arrays[_METADATA_KEY] = np.array(json.dumps(meta, default=str))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".npz") as tmp:  # np.savez appends .npz to any other name
         np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_features_file(path) -> tuple[dict, dict]:

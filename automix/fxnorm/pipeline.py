@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from automix.atomic import atomic_write_text
 from automix.fxnorm.features import FEATURE_STEMS, average_feature
 from automix.fxnorm.normalize import EFFECTS, FEATURE_EFFECTS, normalize_stem, stem_feature, stem_rng
 from automix.fxnorm.reverb import REVERB_STEMS
@@ -101,7 +102,8 @@ def _load_source(source, n_samples: int) -> tuple[np.ndarray, bool]:
 
 
 def feature_task(source, n_samples: int, song: str, stem: str, effect: str, features, effects_before, mode: str,
-                 seed: int, irs, keep_audio: bool, cache_file: str | None = None, analysis=None) -> tuple:
+                 seed: int, irs, keep_audio: bool, cache_file: str | None = None, analysis=None,
+                 search: str | None = None) -> tuple:
     """Worker: the ``effect`` feature of one stem after ``effects_before``.
 
     ``source`` is the stem's path, or the padded stem already processed by the earlier effects (an array, or a
@@ -116,7 +118,7 @@ def feature_task(source, n_samples: int, song: str, stem: str, effect: str, feat
     x, padded = _load_source(source, n_samples)
     rng = None if seed is None else stem_rng(seed, song, stem)
     value, status, *kept = stem_feature(x, stem, effect, features, effects_before, mode, rng,
-                                        irs, keep_audio=keep_audio, padded=padded, analysis=analysis)
+                                        irs, keep_audio=keep_audio, padded=padded, analysis=analysis, search=search)
     processed, analysis = kept if kept else (None, None)
     if processed is not None and cache_file is not None:
         np.save(cache_file, processed, allow_pickle=False)
@@ -125,14 +127,14 @@ def feature_task(source, n_samples: int, song: str, stem: str, effect: str, feat
 
 
 def normalize_task(path: str, n_samples: int, song: str, stem: str, out_path: str, features, effects, mode: str,
-                   seed: int, irs, pre_irs) -> tuple:
+                   seed: int, irs, pre_irs, search: str | None = None) -> tuple:
     """Worker: normalize one stem and write it (atomically); returns ``(report, seconds)``."""
     from automix import audio
 
     start = time.perf_counter()
     x = _load_stem(path, n_samples)
     rng = None if seed is None else stem_rng(seed, song, stem)
-    y, report = normalize_stem(x, stem, features, effects, mode, rng, irs, pre_irs)
+    y, report = normalize_stem(x, stem, features, effects, mode, rng, irs, pre_irs, search=search)
     audio.write(out_path, y, subtype="PCM_16")
     return report, time.perf_counter() - start
 
@@ -144,7 +146,8 @@ def _progress(total: int, desc: str, enabled: bool):
 
 
 def compute_features(songs, executor=None, mode: str = "fixed", seed: int | None = None, irs=None,
-                     progress: bool = True, cache_mb: float = DEFAULT_CACHE_MB) -> tuple[dict, dict]:
+                     progress: bool = True, cache_mb: float = DEFAULT_CACHE_MB,
+                     search: str | None = None) -> tuple[dict, dict]:
     """Dataset-average features, effect by effect, each on stems normalized by the effects before it.
 
     Args:
@@ -157,6 +160,8 @@ def compute_features(songs, executor=None, mode: str = "fixed", seed: int | None
             are kept between effects (in the temporary folder with a process pool, in memory without one);
             otherwise each effect re-applies the earlier ones to the raw stem (memory: one stem per worker,
             compute: about twice).
+        search: compression search when stems are compressed for the later features, ``"grid"`` or ``"fast"``;
+            default ``"grid"`` in release mode, ``"fast"`` in fixed mode.
 
     Returns:
         ``(features, metadata)``; metadata names the songs given and counts the files averaged and the exclusions
@@ -179,7 +184,7 @@ def compute_features(songs, executor=None, mode: str = "fixed", seed: int | None
     while True:  # ends: every rerun starts with at least one song fewer
         passes += 1
         features, counts, seconds, late = _feature_pass(executor, songs, lengths, failed, use_cache, mode, seed,
-                                                        irs, progress)
+                                                        irs, progress, search)
         if not late:
             break
         logger.warning("songs %s failed after the first feature stage; recomputing the features without them so "
@@ -192,7 +197,7 @@ def compute_features(songs, executor=None, mode: str = "fixed", seed: int | None
     return features, metadata
 
 
-def _feature_pass(executor, songs, lengths, failed, use_cache, mode, seed, irs, progress) -> tuple:
+def _feature_pass(executor, songs, lengths, failed, use_cache, mode, seed, irs, progress, search=None) -> tuple:
     """The feature stages over the songs not in ``failed`` (filled as songs fail).
 
     Returns:
@@ -209,7 +214,7 @@ def _feature_pass(executor, songs, lengths, failed, use_cache, mode, seed, irs, 
             stage_start = time.perf_counter()
             known = set(failed)
             jobs = _submit_stage(executor, songs, effect, features, cache, lengths, failed, use_cache, to_files,
-                                 mode, seed, irs)
+                                 mode, seed, irs, search)
             before = _chain(irs)[:_chain(irs).index(effect)]
             values, reasons = _collect_stage(jobs, effect, before, cache, failed, progress)
             late = set(failed) - known if index > 0 else set()
@@ -225,7 +230,7 @@ def _chain(irs) -> list:
 
 
 def _submit_stage(executor, songs, effect, features, cache, lengths, failed, use_cache, to_files, mode, seed,
-                  irs) -> dict:
+                  irs, search=None) -> dict:
     """Submit one feature stage: one task per (song, stem); returns ``{future: (song, stem)}``."""
     before = _chain(irs)[:_chain(irs).index(effect)]
     keep = use_cache and effect != FEATURE_EFFECTS[-1]
@@ -237,7 +242,7 @@ def _submit_stage(executor, songs, effect, features, cache, lengths, failed, use
             cache_file = os.path.join(to_files, f"{effect}-{len(jobs)}-{stem}.npy") if keep and to_files else None
             jobs[executor.submit(feature_task, source, lengths[song.name], song.name, stem, effect,
                                  _stem_features(features, stem), before[len(applied):], mode, seed, irs, keep,
-                                 cache_file, analysis)] = (song, stem)
+                                 cache_file, analysis, search)] = (song, stem)
     return jobs
 
 
@@ -298,15 +303,7 @@ def _json_safe(value):
 
 def write_json_atomic(path, obj) -> None:
     """Write JSON through a temporary file in the same folder and a rename (never half-written)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(_json_safe(obj), handle, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(_json_safe(obj), indent=2))
 
 
 def output_paths(song, suffix: str) -> tuple[dict, Path]:
@@ -321,26 +318,27 @@ def is_done(song, suffix: str) -> bool:
     return report.is_file() and all(p.is_file() for p in stems.values())
 
 
-def _submit_song(executor, song, suffix, features, effects, mode, seed, irs, pre_irs) -> dict:
+def _submit_song(executor, song, suffix, features, effects, mode, seed, irs, pre_irs, search=None) -> dict:
     n_samples = song_length(song)
     outputs, _ = output_paths(song, suffix)
     # Stems with the reverb send cost ~1.5x the others: submitted first, so the workers finish together
     # (with 2 workers: vocals | other, then bass | drums) instead of one worker ending alone on a reverb stem.
     order = sorted(FEATURE_STEMS, key=lambda stem: stem not in REVERB_STEMS) if irs or pre_irs else FEATURE_STEMS
     return {executor.submit(normalize_task, str(song.stems[stem]), n_samples, song.name, stem, str(outputs[stem]),
-                            _stem_features(features, stem), effects, mode, seed, irs, pre_irs): (song, stem)
+                            _stem_features(features, stem), effects, mode, seed, irs, pre_irs, search): (song, stem)
             for stem in order}
 
 
 def normalize_dataset(songs, features: dict, suffix: str, executor=None, mode: str = "fixed",
                       seed: int | None = None, irs=None, pre_irs=None, effects=EFFECTS, overwrite: bool = False,
-                      progress: bool = True) -> dict:
+                      progress: bool = True, search: str | None = None) -> dict:
     """Write ``<song>/<stem>_<suffix>.wav`` and ``<song>/normalization_<suffix>.json`` for every song.
 
     A song whose outputs and report already exist is skipped unless ``overwrite`` (so a killed run resumes); a song
     that fails (unreadable stem, release-mode crash, ...) is reported and the others continue. ``seed`` (required
     with ``irs`` or ``pre_irs``) seeds each stem's draws by ``(seed, song name, stem)``: the bytes of a song do not
-    depend on the other songs, so any split of the songs over runs or machines gives the same files.
+    depend on the other songs, so any split of the songs over runs or machines gives the same files. ``search``: the
+    compression search, ``"grid"`` or ``"fast"`` (default: ``"grid"`` in release mode, ``"fast"`` in fixed mode).
 
     Returns:
         summary dict: ``done`` / ``skipped`` (song names), ``failed`` ({song: reason}), ``seconds_per_song``
@@ -357,7 +355,7 @@ def normalize_dataset(songs, features: dict, suffix: str, executor=None, mode: s
             summary["skipped"].append(song.name)
             continue
         try:
-            jobs.update(_submit_song(executor, song, suffix, features, effects, mode, seed, irs, pre_irs))
+            jobs.update(_submit_song(executor, song, suffix, features, effects, mode, seed, irs, pre_irs, search))
             pending[song.name] = {"song": song, "stems": {}, "seconds": 0.0, "error": None}
         except ValueError as err:  # unreadable header: reported, the rest continue
             summary["failed"][song.name] = str(err)

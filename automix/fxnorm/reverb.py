@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from automix import audio
+from automix.conventions import SAMPLE_RATE
 from automix.fxnorm.convolution import convolve_segment
 
-SAMPLE_RATE = 44100
 REVERB_STEMS = ("vocals", "other")
 SEND_SHELF_GAIN_DB = -30.0
 SEND_SHELF_Q = 0.707
