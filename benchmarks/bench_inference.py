@@ -161,6 +161,30 @@ def run_once(inputs: dict, out_dir: Path, cores: int, baseline: bool, mode: str,
             "tree_peak_gb": sampler.peak / 2**30}
 
 
+MIX_ONLY = """
+import json, sys, time, torch
+from automix.mixing import mix
+from automix.models import build_model
+model = build_model(json.loads(sys.argv[1]), seed=0).eval()
+x = torch.rand((8, int(float(sys.argv[2]) * 44100)), generator=torch.Generator().manual_seed(0)).sub_(0.5).mul_(0.5)
+start = time.perf_counter()
+mix(model, x)
+print(time.perf_counter() - start)
+"""
+
+
+def run_mix_only(minutes: float, cores: int, timeout: float) -> float:
+    """Seconds of :func:`automix.mixing.mix` alone on random stems of the same length, same CPUs (a reference
+    taken under the same machine load)."""
+    chosen = set(sorted(os.sched_getaffinity(0))[:cores])
+    done = subprocess.run([sys.executable, "-c", MIX_ONLY, json.dumps(OURS_CONFIG), str(minutes * 60)],
+                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True,
+                          timeout=timeout, preexec_fn=lambda: os.sched_setaffinity(0, chosen))
+    if done.returncode:
+        raise SystemExit(f"mix-only run failed:\n{done.stderr}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[3.0, 10.0])
@@ -170,6 +194,8 @@ def main(argv=None) -> int:
     parser.add_argument("--features", help="features .npz (default: synthetic ones)")
     parser.add_argument("--demo-dir", type=Path, default=REPO_ROOT / "demo_data")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per run, seconds")
+    parser.add_argument("--mix-only", action="store_true", help="also time automix.mixing.mix alone on the same "
+                        "length (a reference under the same load: end-to-end time / mix-only time)")
     args = parser.parse_args(argv)
     print(f"load average before: {os.getloadavg()}")
     for minutes in args.minutes:
@@ -186,6 +212,10 @@ def main(argv=None) -> int:
               f"peak RSS: main process {result['main_gb']:.2f} GB, largest worker {result['worker_gb']:.2f} GB, "
               f"largest process (ru_maxrss) {result['largest_process_gb']:.2f} GB, whole tree (sum) "
               f"{result['tree_peak_gb']:.2f} GB", flush=True)
+        if args.mix_only and not args.baseline:
+            alone = run_mix_only(minutes, args.cores, args.timeout)
+            print(f"  mix alone (automix.mixing.mix, same length and cores): {alone:.2f} s; end to end / mix alone "
+                  f"= {sec['total'] / alone:.3f}", flush=True)
     print(f"load average after: {os.getloadavg()}")
     return 0
 
