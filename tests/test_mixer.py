@@ -143,3 +143,12 @@ def test_bad_weights_features_and_stems_raise_clear_errors(tmp_path):
         mixer.mix({"bass": np.full((100, 2), np.nan, np.float32)}, SR)
     with pytest.raises(ValueError, match="more than 2 channels"):
         mixer.mix({"bass": np.zeros((100, 3), np.float32)}, SR)
+
+
+def test_release_mode_mixes_a_stem_without_onsets_uncompressed():
+    stems = {"vocals": stem_audio("vocals", 0.05), "drums": stem_audio("drums", 1.0)}
+    result = Mixer.baseline(features(), mode="release", workers=1).mix(stems, SR)
+    vocals = result.report["stems"]["vocals"]
+    assert vocals["status"] == "normalized" and vocals["compression"] == "skipped"
+    assert any("no onsets: compression skipped" in note for note in vocals["notes"])
+    assert result.audio.shape == (SR, 2) and np.all(np.isfinite(result.audio))
