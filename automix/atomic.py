@@ -1,0 +1,44 @@
+"""Atomic file writes: a temporary file in the destination folder, renamed over the destination when complete.
+
+A reader (or a killed run) never sees a half-written file: either the old file or the new one exists, and a
+failed write leaves no temporary behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix: str | None = None):
+    """Yield a temporary path next to ``path``; on success it replaces ``path``, on error it is removed.
+
+    Args:
+        path: destination file.
+        suffix: suffix of the temporary file (default: the destination's, so writers that look at the extension,
+            e.g. soundfile or ``np.savez``, pick the right format).
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix,
+                               dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_bytes(path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
