@@ -10,18 +10,16 @@ and clips to the integer range. Float files are read as stored.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-logger = logging.getLogger(__name__)
+from automix.atomic import atomic_path
+from automix.conventions import SAMPLE_RATE  # the only rate the networks and the features are defined for
 
-SAMPLE_RATE = 44100
-"""The only rate the networks and the normalization features are defined for (Hz)."""
+logger = logging.getLogger(__name__)
 
 # soundfile subtype -> (numpy dtype read from the file, scale that maps it to [-1, 1)).
 _INT_READ = {
@@ -144,14 +142,8 @@ def write(path, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, subtype: str 
         raise ValueError(f"{path}: refusing to write NaN/Inf samples")
     data = _quantize(audio, subtype, path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        sf.write(tmp, data, sample_rate, subtype=subtype)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), data, sample_rate, subtype=subtype)
 
 
 def _quantize(audio: np.ndarray, subtype: str, path) -> np.ndarray:

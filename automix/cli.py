@@ -9,7 +9,7 @@ import logging
 import sys
 
 SUBCOMMANDS = {
-    "demo-data": ("automix.demo_data", "generate the demo multitrack dataset"),
+    "demo-data": ("automix.demo.data", "generate the demo multitrack dataset"),
     "normalize": ("automix.data_normalization", "effect-normalize a dataset (features and/or stems)"),
     "features": ("automix.features_cli", "import, inspect or plot a dataset-average features file"),
 }

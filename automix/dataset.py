@@ -16,11 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from automix import audio
+from automix.conventions import STEMS  # network input order: vocals L/R, bass L/R, drums L/R, other L/R
 
 logger = logging.getLogger(__name__)
-
-STEMS = ("vocals", "bass", "drums", "other")
-"""Stem types in the order the networks take them (8 input channels: vocals L/R, bass L/R, drums L/R, other L/R)."""
 
 AUDIO_EXTENSIONS = (".wav", ".flac")
 

@@ -1,16 +1,23 @@
-"""Command line for features files: ``automix features import OLD.npy NEW.npz`` and ``automix features plot``.
+"""Command line for features files: ``automix features import OLD.npy NEW.npz``, ``plot`` and ``check``.
 
 ``import`` is the one explicit way to read the release's pickled ``features_MUSDB18.npy`` (it executes the pickle,
-with a warning); values come through bit-exactly. ``plot`` draws the EQ and panning curves per stem on a
-log-frequency axis and the loudness and compression targets.
+with a warning); values come through bit-exactly, marked ``mode: release``. ``plot`` draws the EQ and panning curves
+per stem on a log-frequency axis and the loudness and compression targets. ``check FILE --input-folder DIR
+[--mode M]`` says whether FILE is what a features pass (no reverb) on DIR in mode M would make (same songs, mode,
+sample rate, FFT size, format version): exit 0 up to date, 1 to recompute (missing or stale; reason on one line),
+2 bad arguments (e.g. an imported file of another mode, which cannot be recomputed). Other normalization options
+after the check's own are ignored, so a script can pass its option list unchanged.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
+
+from automix.conventions import MODES, SAMPLE_RATE
 
 STEM_COLOURS = {"vocals": "tab:red", "bass": "tab:blue", "drums": "tab:green", "other": "tab:orange"}
 
@@ -22,7 +29,7 @@ def plot_features(features: dict, metadata: dict, out_path, title: str | None = 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    sample_rate = metadata.get("sample_rate", 44100)
+    sample_rate = metadata.get("sample_rate", SAMPLE_RATE)
     fig, axes = plt.subplots(2, 2, figsize=(12, 8))
     (ax_eq, ax_pan), (ax_loud, ax_comp) = axes
     stems = list(features["eq"])
@@ -53,6 +60,41 @@ def plot_features(features: dict, metadata: dict, out_path, title: str | None = 
     plt.close(fig)
 
 
+def features_status(path, input_folder, mode: str) -> str | None:
+    """Why ``path`` must be recomputed by a features pass (no reverb) on ``input_folder`` in ``mode``, or None.
+
+    Raises:
+        FileNotFoundError, ValueError: missing split folder, a file that is not a features file, or an imported file
+            (official features) that does not fit ``mode``: it cannot be recomputed from a split.
+    """
+    from automix.dataset import scan_songs
+    from automix.fxnorm.features import features_mismatches, read_features_file
+
+    names = sorted(song.name for song in scan_songs(input_folder, sample_rate=SAMPLE_RATE).songs)
+    path = Path(path)
+    if not path.exists():
+        return f"{path} does not exist"
+    _, metadata = read_features_file(path)
+    mismatches = features_mismatches(metadata, mode)
+    if metadata.get("imported") or str(metadata.get("source", "")).startswith("imported"):
+        if mismatches:
+            raise ValueError(f"{path}: imported features do not fit this run ({'; '.join(mismatches)}) and cannot be "
+                             f"recomputed from {input_folder}; use mode {metadata.get('mode')!r} or another file")
+        return None
+    if mismatches:
+        return f"{path}: {'; '.join(mismatches)}"
+    if metadata.get("with_reverb"):
+        return f"{path}: computed with the reverb send (the features pass has none)"
+    stored = metadata.get("songs")
+    if stored is None:
+        return f"{path}: no song list in its metadata (written by an older automix)"
+    if sorted(stored) != names:
+        new, gone = sorted(set(names) - set(stored)), sorted(set(stored) - set(names))
+        return (f"{path}: computed from other songs than {input_folder} ({len(new)} new, e.g. {new[:3]}; "
+                f"{len(gone)} gone, e.g. {gone[:3]})")
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="automix features", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -63,21 +105,38 @@ def build_parser() -> argparse.ArgumentParser:
     plot = commands.add_parser("plot", help="plot a features .npz")
     plot.add_argument("file", help="features .npz")
     plot.add_argument("-o", "--output", required=True, help="figure path (.png, .pdf, ...)")
+    check = commands.add_parser("check", help="is FILE up to date for a features pass on a split? exit 0 yes, 1 "
+                                "recompute, 2 bad arguments (other normalization options are ignored)")
+    check.add_argument("file", help="features .npz (may be missing: exit 1)")
+    check.add_argument("--input-folder", required=True, help="the split the features come from (train)")
+    check.add_argument("--mode", choices=MODES, default="fixed", help="mode of the run")
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from automix.fxnorm.features import import_legacy_features, load_features
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "check":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    from automix.fxnorm.features import import_legacy_features, read_features_file
 
     try:
+        if args.command == "check":
+            reason = features_status(args.file, args.input_folder, args.mode)
+            if reason:
+                print(f"features out of date: {reason}")
+                return 1
+            failed = read_features_file(args.file)[1].get("failed_songs") or {}
+            print(f"features up to date: {args.file}" + (f" (made without {len(failed)} songs that failed: "
+                  f"{', '.join(sorted(failed))}; recompute them to retry)" if failed else ""))
+            return 0
         if args.command == "import":
             print(f"WARNING: reading {args.old} executes the pickle stored in it; only do this with a trusted file",
                   file=sys.stderr)
             import_legacy_features(args.old, args.new)
             print(f"wrote {args.new}")
         else:
-            features, metadata = load_features(args.file, mode="fixed")
+            features, metadata = read_features_file(args.file)  # as stored, whatever mode it was made for
             plot_features(features, metadata, args.output, title=f"{args.file}")
             print(f"wrote {args.output}")
     except (OSError, ValueError) as err:

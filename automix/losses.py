@@ -26,6 +26,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from automix.conventions import SAMPLE_RATE
+
 logger = logging.getLogger(__name__)
 
 FILTER_TYPES = ("hp", "lp", "fd", "aw")
@@ -36,7 +38,7 @@ _A_WEIGHTING_POLES_HZ = (20.598997, 107.65265, 737.86223, 12194.217)
 _A_WEIGHTING_GAIN_1KHZ_DB = 1.9997
 
 
-def design_a_weighting_fir(sample_rate: int = 44100, n_taps: int = 101) -> np.ndarray:
+def design_a_weighting_fir(sample_rate: int = SAMPLE_RATE, n_taps: int = 101) -> np.ndarray:
     """Least-squares linear-phase FIR fit of the A-weighting curve (spec §4.2).
 
     Analogue A-weighting -> bilinear transform at ``sample_rate`` -> magnitude on 512 frequencies (``freqz``) ->
@@ -58,7 +60,7 @@ def design_a_weighting_fir(sample_rate: int = 44100, n_taps: int = 101) -> np.nd
     return scipy.signal.firls(n_taps, freqs_hz, np.abs(response), fs=sample_rate)
 
 
-def fir_kernel(filter_type: str, coef: float = 0.85, sample_rate: int = 44100, n_taps: int = 101) -> np.ndarray:
+def fir_kernel(filter_type: str, coef: float = 0.85, sample_rate: int = SAMPLE_RATE, n_taps: int = 101) -> np.ndarray:
     """Kernel of one pre-filter, as used by ``conv1d`` (a cross-correlation).
 
     ``hp`` = [1, -coef, 0], ``lp`` = [1, coef, 0], ``fd`` = [1, 0, -coef], ``aw`` = A-weighting FIR (``n_taps``).
@@ -96,7 +98,7 @@ class FIRFilter(nn.Module):
         input ``(..., time)`` -> output ``(..., time)``, float32.
     """
 
-    def __init__(self, filter_type: str = "aw", coef: float = 0.85, sample_rate: int = 44100, n_taps: int = 101,
+    def __init__(self, filter_type: str = "aw", coef: float = 0.85, sample_rate: int = SAMPLE_RATE, n_taps: int = 101,
                  release_delay: bool = False):
         super().__init__()
         kernel = fir_kernel(filter_type, coef, sample_rate, n_taps)
@@ -179,7 +181,7 @@ class StereoLoss(nn.Module):
     """
 
     def __init__(self, kind: str = "Lb", filters=("aw", "lp"), n_fft: int = 4096, hop_length: int = 1024,
-                 guard_frames: int = 30, sample_rate: int = 44100, release_delay: bool = False):
+                 guard_frames: int = 30, sample_rate: int = SAMPLE_RATE, release_delay: bool = False):
         super().__init__()
         if kind not in ("La", "Lb"):
             raise ValueError(f"unknown stereo loss kind {kind!r}; expected 'La' or 'Lb'")

@@ -5,19 +5,30 @@ temporaries need ~3.7 GB for 30 s and ~8.4 GB for 60 s on CPU. Here the song goe
 steps, and the result equals the one-pass forward up to float rounding (no approximation, the BLSTM and the global
 layer norms see the whole song):
 
-1. Front-end, chunk by chunk (~0.7 s): ``p = conv_1(x)`` (spectral, :class:`automix.models.spectral.SpectralCorrelation`),
-   ``|p|`` in place, conv_2, max-pool -> pooled frames ``z`` and per-frame sums ``sum |p|``, written into
-   preallocated ``(N, frames)`` tensors. conv_1/conv_2 have finite support, so chunks on 64-sample boundaries with a
-   (63 + 31 | 64 + 32)-sample halo of input give exactly the one-pass frames.
+1. Front-end, chunk by chunk (~0.7 s): ``p = conv_1(x)`` (overlap-save FFT with the kernel spectra computed once
+   per song, :class:`automix.models.fft_conv.CachedFFTCorrelation`), ``|p|`` in place, conv_2, max-pool -> pooled
+   frames ``z`` and per-frame sums ``sum |p|``, written into preallocated ``(N, frames)`` tensors. conv_1/conv_2
+   have finite support, so chunks on 64-sample boundaries with a (63 + 31 | 64 + 32)-sample halo of input give
+   exactly the one-pass frames.
 2. Latent path once on the whole pooled sequence (T / 64 frames): TCN with in-place norms and residual/skip
-   accumulation, BLSTM chunked in time with its state carried (:func:`automix.models.spectral.latent_mask_inplace`);
-   squeeze-and-excitation from ``mean_t |m p| = sum_f m_f sum_{t in f} |p_t| / T``.
+   accumulation, BLSTM chunked in time with its state carried
+   (:func:`automix.models.inference_latent.latent_mask_inplace`); squeeze-and-excitation from
+   ``mean_t |m p| = sum_f m_f sum_{t in f} |p_t| / T``.
 3. Decoder, chunk by chunk: recompute ``p`` on whole frames around the chunk, multiply it in place by the frame gains
    (zero frames outside the song), tied transposed conv with the 4 stems summed (128 -> 2 channels), tanh.
 
 Peak memory: the input stems (32 B per sample), the output (8 B per sample), ~1.7 kB per pooled frame (64 samples)
 for the latent path, and one chunk's full-rate tensors: ~2.3 GB in all for a 10-min song (the release: ~8.4 GB for
 60 s). Measured speed and what each change brought: the project README (models performance section).
+
+Why small chunks: glibc serves allocations above its mmap threshold (<= 32 MB) with fresh pages, and every fresh
+page costs a page fault (a zeroing kernel trap). With 128-channel full-rate tensors of 3-s chunks (68 MB each) an
+out-of-place ``abs`` costs 15x its in-place version; chunks of ~0.7 s keep every temporary under the threshold
+(see :func:`reuse_freed_memory`) so the allocator reuses warm memory, and they fit the CPU caches better.
+
+Precision: :func:`mix` and :func:`mix_fxnorm` always compute in float32. Autocast is switched off inside them (the
+in-place kernels write into float32 buffers, and float32 keeps the chunked result equal to the one-pass forward),
+so calling them inside a ``torch.autocast`` region gives the float32 result.
 
 Wave-U-Net: windows with guard bands as the release (spec §3.1, §6): the input is zero-padded by the guard each
 side, cut into ``window``-sample windows with hop ``window - 2 guard``, and the centre of each window's output is
@@ -26,25 +37,25 @@ kept (no cross-fade). Its group norms are per window, so the result depends on t
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import math
-import sys
 
 import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from automix.allocator import tune_glibc_malloc
+from automix.conventions import SAMPLE_RATE
 from automix.models.fxnorm_automix import FxNormAutomix
-from automix.models.spectral import SpectralCorrelation, latent_mask_inplace
+from automix.models.fft_conv import CachedFFTCorrelation
+from automix.models.inference_latent import latent_mask_inplace
 from automix.models.wave_u_net import WaveUNet
 
 logger = logging.getLogger(__name__)
 
-SAMPLE_RATE = 44100
 DEFAULT_CHUNK_SAMPLES = 30720  # FxNorm-Automix front-end/decoder chunk, ~0.7 s (the result does not depend on it)
-DEFAULT_CHUNK_SECONDS = DEFAULT_CHUNK_SAMPLES / 44100
-SPECTRAL_FFT_SIZE = 512  # conv_1 FFT blocks (fastest measured on CPU for 64 taps)
+DEFAULT_CHUNK_SECONDS = DEFAULT_CHUNK_SAMPLES / SAMPLE_RATE
+CONV_1_FFT_SIZE = 512  # conv_1 FFT blocks (fastest measured on CPU for 64 taps)
 WUN_WINDOW = 440960  # the release's TRAINING_SEQ_LENGTH: windows seen by Wave-U-Net (its group norms are per window)
 WUN_GUARD = 32540
 
@@ -62,16 +73,10 @@ def reuse_freed_memory() -> None:
     No-op off glibc.
     """
     global _allocator_tuned
-    if _allocator_tuned or not sys.platform.startswith("linux"):
+    if _allocator_tuned:
         return
     _allocator_tuned = True
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3  # mallopt parameter numbers (malloc.h)
-        libc.mallopt(m_mmap_threshold, 32 * 2**20)
-        libc.mallopt(m_trim_threshold, 256 * 2**20)
-    except (OSError, AttributeError):  # not glibc
-        logger.debug("mallopt unavailable; mixing runs with the default allocator settings")
+    tune_glibc_malloc(mmap_threshold=32 * 2**20, trim_threshold=256 * 2**20)
 
 
 def _padded_slice(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
@@ -81,12 +86,12 @@ def _padded_slice(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     return F.pad(inner, (max(0, -start), max(0, stop - max(start, n_samples))))
 
 
-def _encode_chunk(model: FxNormAutomix, conv_1: SpectralCorrelation, x: torch.Tensor, n_samples: int,
+def _encode_chunk(model: FxNormAutomix, conv_1: CachedFFTCorrelation, x: torch.Tensor, n_samples: int,
                   start: int, stop: int):
     """Pooled conv_2 frames (before softplus) and per-frame ``sum |p|`` of samples ``[start, stop)`` of one item.
 
     Args:
-        conv_1: the spectral conv_1 of ``model`` (kernel spectra computed once per mix).
+        conv_1: the FFT conv_1 of ``model`` (kernel spectra computed once per mix).
         x: ``(8, T)`` stems of one item; samples at or past ``T`` (up to ``n_samples``) count as zeros.
         n_samples: length the network sees (``T`` rounded up to a multiple of 64).
 
@@ -105,7 +110,7 @@ def _encode_chunk(model: FxNormAutomix, conv_1: SpectralCorrelation, x: torch.Te
     return pooled, abs_p[:, left2:left2 + stop - start].unflatten(-1, (-1, pool)).sum(-1)
 
 
-def _decode_chunk(model: FxNormAutomix, conv_1: SpectralCorrelation, x: torch.Tensor, n_samples: int,
+def _decode_chunk(model: FxNormAutomix, conv_1: CachedFFTCorrelation, x: torch.Tensor, n_samples: int,
                   padded_gains: torch.Tensor, kernel_mix: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     """Mixture samples ``[start, stop)`` of one item and target: ``tanh(transposed conv(p * gains))``, stems summed.
 
@@ -136,8 +141,8 @@ def _chunk_bounds(n_samples: int, chunk: int):
 
 
 def _mix_item(model: FxNormAutomix, x: torch.Tensor, n_samples: int, chunk: int, progress: bool) -> torch.Tensor:
-    """One item ``x (8, T)``: front-end by chunks, latent path once, decoder by chunks -> ``(n_targets, 2, n_samples)``."""
-    conv_1 = SpectralCorrelation(model.conv_1.weight, SPECTRAL_FFT_SIZE)
+    """One item ``x (8, T)``: front-end by chunks, latent path once, decoder by chunks -> ``(n_targets, 2, T')``."""
+    conv_1 = CachedFFTCorrelation(model.conv_1.weight, CONV_1_FFT_SIZE)
     bounds = _chunk_bounds(n_samples, chunk)
     n_feat, n_frames = model.conv_1.out_channels, n_samples // model.max_pooling
     pooled, frame_abs = x.new_empty(n_feat, n_frames), x.new_empty(n_feat, n_frames)  # filled in place: no cat copy
@@ -162,13 +167,14 @@ def mix_fxnorm(model: FxNormAutomix, x: torch.Tensor, chunk_samples: int = DEFAU
                progress: bool = False) -> torch.Tensor:
     """Chunked mixing-mode forward of FxNorm-Automix (inference only); equals ``model(x)`` up to float rounding.
 
+    Computes in float32 (autocast off, ``x`` cast to float32), also when called inside ``torch.autocast``.
+
     Args:
         model: a mixing-mode network (``pretrain=False``).
         x: ``(batch, 8, T)``; ``T`` need not be a multiple of ``model.max_pooling``: the network sees the stems
             zero-padded to the next multiple (without copying them).
         chunk_samples: chunk length (rounded to a multiple of the pooling factor). The result does not depend on it;
-            ~0.7 s keeps every full-rate temporary under the allocator's reuse threshold (see
-            :mod:`automix.models.spectral`).
+            ~0.7 s keeps every full-rate temporary under the allocator's reuse threshold (module docstring).
 
     Returns:
         ``(n_targets, batch, n_channels, T')`` with ``T'`` = ``T`` rounded up to a multiple of 64, like ``model(x)``.
@@ -180,7 +186,8 @@ def mix_fxnorm(model: FxNormAutomix, x: torch.Tensor, chunk_samples: int = DEFAU
     n_samples = -(-x.shape[-1] // model.max_pooling) * model.max_pooling
     chunk = max(model.max_pooling, chunk_samples // model.max_pooling * model.max_pooling)
     reuse_freed_memory()
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(device_type=x.device.type, enabled=False):
+        x = x.float()
         if x.shape[0] == 1:  # no stacking copy of a long output
             return _mix_item(model, x[0], n_samples, chunk, progress)[:, None]
         return torch.stack([_mix_item(model, item, n_samples, chunk, progress) for item in x], 1)
@@ -219,7 +226,10 @@ def mix_wave_u_net(model: WaveUNet, x: torch.Tensor, window: int = WUN_WINDOW, g
 
 def mix(model: torch.nn.Module, stems: torch.Tensor, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
         sample_rate: int = SAMPLE_RATE, release_alignment: bool = False, progress: bool = False) -> torch.Tensor:
-    """Mix 4 stereo stems of any length with bounded memory, under ``torch.inference_mode``.
+    """Mix 4 stereo stems of any length with bounded memory, under ``torch.inference_mode``, in float32.
+
+    Autocast is switched off inside (also around Wave-U-Net and other modules): the result inside a
+    ``torch.autocast`` region is the float32 one.
 
     Args:
         model: a network from :func:`automix.models.build_model` (FxNorm-Automix in mixing mode, or Wave-U-Net);
@@ -243,7 +253,7 @@ def mix(model: torch.nn.Module, stems: torch.Tensor, chunk_seconds: float = DEFA
     device = next(model.parameters()).device
     if model.training:
         logger.warning("mix(): the model is in training mode (dropout active); call model.eval() first")
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(device_type=device.type, enabled=False):
         x = x.to(device=device, dtype=torch.float32)
         if isinstance(model, FxNormAutomix):  # pads to a multiple of 64 samples internally, without a copy
             out = mix_fxnorm(model, x, round(chunk_seconds * sample_rate), progress)

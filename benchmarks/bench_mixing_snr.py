@@ -8,6 +8,7 @@ length, else seeded noise bursts. The one-pass forward needs ~8 GB at 60 s.
 """
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from automix.mixing import mix
 from automix.models import build_model
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tests"))  # the release-style forward lives with the tests (one copy)
+from release_reference import release_forward  # noqa: E402
 
 
 def load_stems(n_samples: int, seed: int = 0) -> tuple[torch.Tensor, str]:
@@ -49,7 +52,7 @@ def main(argv=None) -> None:
     x, source = load_stems(n_samples)
     with torch.inference_mode():
         start = time.perf_counter()
-        reference = model.forward_reference(x[None])[0, 0]
+        reference = release_forward(model, x[None])[0, 0]
         one_pass_s = time.perf_counter() - start
         start = time.perf_counter()
         chunked = mix(model, x)

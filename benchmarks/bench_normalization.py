@@ -3,7 +3,7 @@
 Usage: ``python benchmarks/bench_normalization.py [--minutes 3] [--workers 2] [--demo-dir demo_data] [--mode fixed]``
 
 The song is built by looping the stems of a demo-dataset song (``--demo-dir``, default ``<repo>/demo_data``, made
-by ``python -m automix.demo_data``) or, if there is none, seeded synthetic stems. It prints:
+by ``python -m automix.demo``) or, if there is none, seeded synthetic stems. It prints:
 1. per-effect seconds of the features and matching code, stem by stem on one core (no pool);
 2. the real two passes through the process pool (``--workers``, one pool for both, start-up counted apart): the
    features pass (per stage; processed stems handed between stages as temporary ``.npy`` files) and the
@@ -132,7 +132,8 @@ def main(argv=None) -> None:
             features, metadata = compute_features(songs, executor, args.mode, progress=False)
             features_wall = time.perf_counter() - t0
             t0 = time.perf_counter()
-            summary = normalize_dataset(songs, features, "bench", executor, args.mode, irs=irs, progress=False)
+            summary = normalize_dataset(songs, features, "bench", executor, args.mode, seed=0, irs=irs,
+                                        progress=False)
             normalize_wall = time.perf_counter() - t0
         report = __import__("json").loads((song_dir / "normalization_bench.json").read_text())
     per_effect = {e: sum(s.get(e, {}).get("seconds", 0.0) for s in report["stems"].values())

@@ -10,7 +10,8 @@
 #   AUTOMIX_FEATURES      features file                    (default <repo>/training/features/features_demo.npz)
 #   AUTOMIX_SUFFIX        output suffix                    (default normalized)
 #   AUTOMIX_NORM_ARGS     extra arguments, e.g. "--mode release --workers 4 --seed 1 --overwrite"
-#   AUTOMIX_RECOMPUTE_FEATURES=1  recompute the features even if the file exists (else pass 1 is skipped)
+#   AUTOMIX_RECOMPUTE_FEATURES=1  recompute the features even if they are up to date (pass 1 is otherwise skipped
+#                         when the file was made from the same train songs in the same mode: automix features check)
 #   AUTOMIX_PYTHON        python interpreter (default: $PYTHON if exported, else <repo>/.venv/bin/python, else python3)
 # Runnable from any directory. A rerun resumes: songs already normalized are skipped.
 set -euo pipefail
@@ -36,13 +37,19 @@ EXTRA=(${AUTOMIX_NORM_ARGS:-})
 for needed in "$DATA_DIR/train" "$DATA_DIR/val" "$IR_DIR"; do
     if [ ! -d "$needed" ]; then
         echo "data_normalization.sh: folder not found: $needed" >&2
-        echo "  (the demo dataset is made by: $PY -m automix.demo_data --out $REPO_ROOT/demo_data)" >&2
+        echo "  (the demo dataset is made by: $PY -m automix.demo --out $REPO_ROOT/demo_data)" >&2
         exit 2
     fi
 done
 
-if [ -f "$FEATURES" ] && [ "${AUTOMIX_RECOMPUTE_FEATURES:-0}" != "1" ]; then
-    echo "== pass 1/2: features already in $FEATURES (AUTOMIX_RECOMPUTE_FEATURES=1 to recompute)"
+# 0: up to date, 1: missing or made from other songs / in another mode (recompute), other: bad arguments (stop)
+status=0
+"$PY" -m automix.features_cli check "$FEATURES" --input-folder "$DATA_DIR/train" "${EXTRA[@]}" || status=$?
+if [ "$status" -gt 1 ]; then
+    exit "$status"
+fi
+if [ "$status" -eq 0 ] && [ "${AUTOMIX_RECOMPUTE_FEATURES:-0}" != "1" ]; then
+    echo "== pass 1/2: features in $FEATURES are up to date (AUTOMIX_RECOMPUTE_FEATURES=1 to recompute)"
 else
     echo "== pass 1/2: features from $DATA_DIR/train (no reverb) -> $FEATURES"
     "$PY" -m automix.data_normalization --input-folder "$DATA_DIR/train" --output-suffix "$SUFFIX" \

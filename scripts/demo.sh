@@ -12,7 +12,7 @@ if [ -f "$DEMO_DIR/demo_info.json" ]; then
     echo "already there (delete $DEMO_DIR to rebuild)"
 else
     # shellcheck disable=SC2086
-    "$PYTHON" -m automix.demo_data --out "$DEMO_DIR" ${AUTOMIX_DEMO_ARGS:-}
+    "$PYTHON" -m automix.demo --out "$DEMO_DIR" ${AUTOMIX_DEMO_ARGS:-}
 fi
 
 echo "== 2/2 effect normalization (features from train, then train and val normalized with reverb)"

@@ -2,6 +2,8 @@
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +13,8 @@ import soundfile as sf
 
 from automix import audio
 from automix.dataset import STEMS, discover_songs
-from automix.demo_data import SPLITS, generate_demo_dataset, main
-from automix.demo_irs import estimate_rt60_s, write_generated_ir
+from automix.demo.data import SPLITS, generate_demo_dataset, main
+from automix.demo.irs import estimate_rt60_s, write_generated_ir
 
 SECONDS = 3.0
 SONGS = {"train": 1, "val": 1, "test": 1}
@@ -212,6 +214,17 @@ def test_command_line_with_an_ir_folder(generated, tmp_path, capsys):
     assert len(songs) == 1 and sf.info(str(songs[0].mixture)).frames == 2 * audio.SAMPLE_RATE
 
 
+def test_package_entry_points_and_the_deprecated_alias():
+    import automix.demo
+    import automix.demo_data
+
+    assert automix.demo.generate_demo_dataset is generate_demo_dataset is automix.demo_data.generate_demo_dataset
+    for module, deprecated in (("automix.demo", False), ("automix.demo_data", True)):
+        result = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0 and "--ir-folder" in result.stdout, result.stderr
+        assert ("deprecated" in result.stderr) == deprecated
+
+
 def test_rejects_bad_sizes(tmp_path):
     with pytest.raises(ValueError, match="seconds"):
         generate_demo_dataset(tmp_path / "a", n_songs={"train": 1}, seconds=0.1)
@@ -221,7 +234,7 @@ def test_rejects_bad_sizes(tmp_path):
 
 
 def test_rendered_note_has_the_pitch_and_timing_of_the_score():
-    from automix.demo_render import Note, render_notes, soundfont_path
+    from automix.demo.render import Note, render_notes, soundfont_path
 
     # A4 (MIDI 69, 440 Hz) on an ocarina (GM 80, nearly a sine) from 0.5 s (one quarter at 120 bpm) for 1 s
     audio_out = render_notes([([Note(1.0, 2.0, 69, 100)], 79, False)], 0.5, 2 * audio.SAMPLE_RATE,
@@ -238,7 +251,7 @@ def test_rendered_note_has_the_pitch_and_timing_of_the_score():
 
 
 def test_drum_pattern_follows_the_meter_and_excerpts_loop_the_score():
-    from automix.demo_render import Chorale, Note, drum_pattern, excerpt_notes
+    from automix.demo.render import Chorale, Note, drum_pattern, excerpt_notes
 
     def chorale(beats, beat_quarters, division):
         return Chorale("x", {}, 16.0, (0.0,), beats * beat_quarters, beats, beat_quarters, division, "")
@@ -256,7 +269,7 @@ def test_drum_pattern_follows_the_meter_and_excerpts_loop_the_score():
 
 
 def test_only_four_voice_chorales_are_loaded():
-    from automix.demo_render import chorale_paths, load_chorale
+    from automix.demo.render import chorale_paths, load_chorale
 
     paths = {p.stem: p for p in chorale_paths()}
     chorale = load_chorale(paths["bwv269"])

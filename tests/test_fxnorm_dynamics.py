@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from automix.fxnorm import dynamics
+from conftest import _shared_path
 from automix.fxnorm.compressor import (compress, compressor_gain, level_db, linked_level_db,
                                        smoothing_coefficient)
 from automix.fxnorm.dynamics import (STEM_COMPRESSOR_SETTINGS, THRESHOLDS_DB, compression_feature, signal_statistic,
@@ -207,7 +208,13 @@ def test_importing_dynamics_does_not_import_torch():
 
 
 def channel_statistic(y, c):
-    return onset_peak_statistic(np.ascontiguousarray(y[:, c]))
+    """A release-mode output channel measured as the release measures it (float32 copy, float32 statistic)."""
+    return onset_peak_statistic(np.ascontiguousarray(y[:, c]), precision="float32")
+
+
+def release_peak_normalize(channel):
+    """The release's peak normalization of one channel: float64 (NumPy 2 promotion)."""
+    return peak_normalize(channel, dtype=np.float64)
 
 
 def test_match_drum_loop_above_band_is_compressed_into_band_per_channel_in_release_mode():
@@ -215,7 +222,7 @@ def test_match_drum_loop_above_band_is_compressed_into_band_per_channel_in_relea
     before = stereo.copy()
     target = OFFICIAL_TARGETS["drums"]
     lower, upper = target[0] - target[1], target[0] + target[1]
-    y, report = match_compression(stereo, target, "drums", mode="release")
+    y, report = match_compression(stereo, target, "drums", mode="release", search="fast")
     assert report["linked"] is False and len(report["channels"]) == 2
     np.testing.assert_array_equal(stereo, before)
     assert y.shape == stereo.shape and y.dtype == np.float32
@@ -228,11 +235,17 @@ def test_match_drum_loop_above_band_is_compressed_into_band_per_channel_in_relea
         # the grid's pick is the first threshold that works: one step gentler must miss
         index = THRESHOLDS_DB.index(entry["threshold_db"])
         if index > 0:
-            normalized = peak_normalize(stereo[:, c].copy())
+            normalized = release_peak_normalize(stereo[:, c].copy())
             settings = STEM_COMPRESSOR_SETTINGS["drums"]
             gentler = compress(normalized, THRESHOLDS_DB[index - 1], entry["ratio"], settings["attack_ms"],
                                settings["release_ms"])
-            assert onset_peak_statistic(gentler)[0] >= upper
+            assert onset_peak_statistic(gentler, precision="float32")[0] >= upper
+    # release mode's default search is the release's grid: same pick here (a monotone statistic), more passes
+    y_grid, report_grid = match_compression(stereo, target, "drums", mode="release")
+    np.testing.assert_array_equal(y_grid, y)
+    for fast, grid in zip(report["channels"], report_grid["channels"]):
+        assert (grid["ratio"], grid["threshold_db"]) == (fast["ratio"], fast["threshold_db"])
+        assert grid["n_passes"] == THRESHOLDS_DB.index(grid["threshold_db"]) + 1  # start ratio, thresholds in order
 
 
 def test_match_drum_loop_fixed_mode_is_linked_in_band_and_keeps_balance():
@@ -283,8 +296,8 @@ def test_match_in_band_and_below_band_only_peak_normalize():
     for target, action in (([np.mean([s[0] for s in own]), 3.0], "in_band"), ([0.0, 1.0], "below_band")):
         y, report = match_compression(stereo, target, "bass", mode="release")
         assert [entry["action"] for entry in report["channels"]] == [action, action]
-        for c in range(2):
-            np.testing.assert_array_equal(y[:, c], peak_normalize(stereo[:, c].copy()))
+        for c in range(2):  # the float64 peak-normalized channel, rounded once to float32
+            np.testing.assert_array_equal(y[:, c], release_peak_normalize(stereo[:, c].copy()).astype(np.float32))
             assert np.max(np.abs(y[:, c])) == pytest.approx(10 ** (-10 / 20), rel=1e-6)  # L/R balance erased
 
 
@@ -305,22 +318,22 @@ def test_match_without_onsets_fixed_leaves_channel_and_release_raises():
     short = np.stack([np.full(1000, 0.3, np.float32), np.full(1000, -0.2, np.float32)], axis=1)
     y, report = match_compression(short, OFFICIAL_TARGETS["vocals"], "vocals", mode="fixed")
     assert [entry["action"] for entry in report["channels"]] == ["no_onsets"]
-    np.testing.assert_allclose(np.abs(y[:, 0]), 10 ** (-10 / 20), rtol=1e-6)  # joint peak normalization
-    np.testing.assert_allclose(np.abs(y[:, 1]), 10 ** (-10 / 20) * 2 / 3, rtol=1e-6)
+    np.testing.assert_array_equal(y, short)  # unchanged (spec §9), not peak-normalized
     with pytest.raises(ValueError, match="crash"):
         match_compression(short, OFFICIAL_TARGETS["vocals"], "vocals", mode="release")
 
 
 def test_match_unreachable_target_is_exhausted_with_strongest_setting():
     stereo = np.stack([drum_loop(3.0, seed=16)] * 2, axis=1)
-    y, report = match_compression(stereo, [-60.0, 0.5], "drums", mode="release")
+    y, report = match_compression(stereo, [-60.0, 0.5], "drums", mode="release", search="fast")
     entry = report["channels"][0]
     assert (entry["action"], entry["ratio"], entry["threshold_db"], entry["n_passes"]) == ("exhausted", 20, -40.0, 2)
     assert report["channels"][1]["same_as_channel"] == 0  # dual mono: the second channel reuses the first
     np.testing.assert_array_equal(y[:, 1], y[:, 0])
     settings = STEM_COMPRESSOR_SETTINGS["drums"]
-    expected = compress(peak_normalize(stereo[:, 0].copy()), -40.0, 20, settings["attack_ms"], settings["release_ms"])
-    np.testing.assert_array_equal(y[:, 0], expected)
+    expected = compress(release_peak_normalize(stereo[:, 0].copy()), -40.0, 20, settings["attack_ms"],
+                        settings["release_ms"])
+    np.testing.assert_array_equal(y[:, 0], expected.astype(np.float32))
 
 
 @pytest.mark.parametrize("args,match", [((np.zeros(100), [-14.0, 1.0], "drums"), "shape"),
@@ -373,12 +386,18 @@ def test_fast_search_equals_grid_when_nothing_reaches_the_target():
     assert grid.exhausted and fast.exhausted and grid.n_passes == 915 and fast.n_passes == 2
 
 
+# Measured on the demo stems below: 3 of 65 compared picks differ with the ../shared IRs, 3 of 66 with the demo
+# generator's own IRs (no ../shared), each with a visible non-monotonic step. More means the fast search drifted.
+MAX_DIFFERENT_PICKS = 3
+
+
 def test_fast_search_equals_grid_on_demo_stems(demo_dataset):
     """Proof on rendered stems: every channel of every stem, the official target and two stricter ones.
 
     Brute force runs where the grid needs at most 130 passes (3-s excerpts keep this ~20 s); exhaustive cases are
     covered by the synthetic test above. Differences are allowed only where the tried settings show that the
-    statistic is not monotone in the compression setting; the counts are printed (pytest -s).
+    statistic is not monotone in the compression setting, and their number is bounded (``MAX_DIFFERENT_PICKS``,
+    the measured count); the counts are printed (pytest -s).
     """
     from automix.audio import read
 
@@ -410,6 +429,12 @@ def test_fast_search_equals_grid_on_demo_stems(demo_dataset):
                     counts["deeper_than_start_ratio"] += grid.ratio > settings["start_ratio"]
                     counts["grid_passes"] += grid.n_passes
                     counts["fast_passes"] += fast.n_passes
+    counts["different"] = counts["compared"] - counts["equal"]
     print(f"\nfast vs grid compression search on demo stems: {counts}")
-    assert counts["compared"] >= 30 and counts["deeper_than_start_ratio"] >= 1
+    assert counts["compared"] >= 30
+    if (_shared_path() / "irs").is_dir():
+        # with the real IRs at least one demo stem needs more than the start ratio, so the ratio bisection is
+        # exercised on real material too (the generator's own IRs give none; the synthetic test above covers it)
+        assert counts["deeper_than_start_ratio"] >= 1
     assert counts["equal"] + counts["non_monotonic"] >= counts["compared"]
+    assert counts["different"] <= MAX_DIFFERENT_PICKS, counts

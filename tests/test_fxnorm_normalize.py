@@ -1,12 +1,16 @@
-"""One-stem chain: all-zero / silent / no-onset stems, mono input, determinism, release re-quantization."""
+"""One-stem chain: no-op paths with known answers (all-zero, silent, no onsets, in/below the compression band),
+input checks, explicit randomness, mono input, determinism, release re-quantization."""
 
 import numpy as np
 import pytest
 
+from automix.fxnorm.dynamics import compression_feature
 from automix.fxnorm.features import FEATURE_STEMS
 from automix.fxnorm.loudness import integrated_loudness
-from automix.fxnorm.normalize import (EFFECTS, PAD_SAMPLES, normalize_stem, quantize_pcm16, stem_feature,
+from automix.fxnorm.normalize import (EFFECTS, PAD_SAMPLES, normalize_stem, pad, quantize_pcm16, stem_feature,
                                       stem_rng)
+from automix.fxnorm.pipeline import compute_features, normalize_dataset
+from automix.fxnorm.reverb import find_impulse_responses
 
 SR = 44100
 
@@ -52,6 +56,9 @@ def test_stem_without_onsets_does_not_crash_in_fixed_mode():
     y, report = normalize_stem(clicks, "other", _features(), ("compression", "loudness"))
     assert [c["action"] for c in report["compression"]["channels"]] == ["no_onsets"]  # one linked entry
     assert np.all(np.isfinite(y)) and np.any(y)
+    y, report = normalize_stem(clicks, "other", _features(), ("compression",))
+    assert report["compression"]["channels"][0]["action"] == "no_onsets"
+    assert np.array_equal(y, clicks)  # left unchanged (spec §9): not even peak-normalized
     assert stem_feature(clicks, "other", "compression", None) == (None, "no_feature")
     with pytest.raises(ValueError, match="no detected onset"):  # the release crashes here: reproduced
         normalize_stem(clicks, "other", _features(), ("compression",), mode="release")
@@ -79,19 +86,73 @@ def test_quantize_pcm16_truncates_like_the_release():
     assert quantize_pcm16(x)[:, 0].tolist() == [0.5, -0.5, 32767 / 32768, -1.0]
 
 
-def test_pre_reverb_and_reverb_only_on_vocals_and_other(tmp_path):
+def _irs(folder):
     import soundfile as sf
-
-    from automix.fxnorm.reverb import find_impulse_responses
 
     ir = np.zeros((3000, 2), np.float32)
     ir[10] = 0.5
     ir[2000] = 0.25
-    (tmp_path / "room").mkdir()
-    sf.write(tmp_path / "room" / "impulse_response.wav", ir, SR, subtype="PCM_16")
-    irs = find_impulse_responses(tmp_path)
+    (folder / "room").mkdir()
+    sf.write(folder / "room" / "impulse_response.wav", ir, SR, subtype="PCM_16")
+    return find_impulse_responses(folder)
+
+
+def test_pre_reverb_and_reverb_only_on_vocals_and_other(tmp_path):
+    irs = _irs(tmp_path)
     for stem, expected in (("vocals", True), ("bass", False)):
         _, report = normalize_stem(_drum_loop(2.0), stem, _features(), ("reverb", "loudness"), "fixed",
                                    stem_rng(0, "s", stem), irs=irs, pre_irs=irs)
         assert ("pre_reverb" in report) == expected
         assert ("ir" in report["reverb"]) == expected
+
+
+@pytest.mark.parametrize("offset_db, action", [(0.0, "in_band"), (10.0, "below_band")])
+def test_compression_in_and_below_the_band_only_peak_normalize(offset_db, action):
+    """Known answer: the stem comes back scaled to a -10 dBFS peak (joint gain), nothing else (spec §1.6)."""
+    x = _drum_loop(3.0)
+    statistic = compression_feature(pad(x))  # what fixed-mode matching measures on the padded stem
+    features = _features()
+    features["compression"]["drums"] = np.array([statistic[0] + offset_db, 1.0])
+    y, report = normalize_stem(x, "drums", features, ("compression",))
+    assert report["compression"]["channels"][0]["action"] == action
+    np.testing.assert_allclose(y, x * (10 ** (-10 / 20) / np.max(np.abs(x))), rtol=1e-6, atol=1e-9)
+    assert np.max(np.abs(y)) == pytest.approx(10 ** (-10 / 20), rel=1e-6)
+
+
+def test_python_callers_get_the_command_line_checks():
+    x, features = _drum_loop(1.0), _features()
+    nan = x.copy()
+    nan[100, 1] = np.nan
+    for bad, kwargs, message in ((np.zeros((3, SR), np.float32), {}, r"got shape \(3, 44100\)"),
+                                 (np.zeros((SR, 3), np.float32), {}, r"mono or stereo"),
+                                 (x, {"sample_rate": 48000}, "44100 Hz only.*48000"),
+                                 (nan, {}, "NaN or infinite"),
+                                 ((x * 32767).astype(np.int16), {}, "float samples.*int16"),
+                                 (x[:0], {}, "no samples")):
+        with pytest.raises(ValueError, match=message):
+            normalize_stem(bad, "bass", features, **kwargs)
+    with pytest.raises(ValueError, match="44100 Hz only"):
+        stem_feature(x, "bass", "eq", None, sample_rate=22050)
+    with pytest.raises(ValueError, match="unknown stem type 'guitar'"):
+        normalize_stem(x, "guitar", features)
+    with pytest.raises(ValueError, match="no compression/bass entry"):
+        normalize_stem(x, "bass", {"eq": features["eq"]})
+
+
+def test_randomness_is_explicit_or_an_error(tmp_path):
+    irs = _irs(tmp_path)
+    x = _drum_loop(1.0)
+    with pytest.raises(ValueError, match="give rng=numpy.random.Generator"):
+        normalize_stem(x, "vocals", _features(), ("reverb", "loudness"), irs=irs)
+    with pytest.raises(ValueError, match="give rng=numpy.random.Generator"):
+        normalize_stem(x, "other", _features(), ("loudness",), pre_irs=irs)
+    y, report = normalize_stem(x, "bass", _features(), ("reverb", "loudness"), irs=irs)  # no draw for bass
+    assert report["reverb"] == {"action": "not applied to this stem", "seconds": report["reverb"]["seconds"]}
+    for call in (lambda: normalize_dataset([], _features(), "n", irs=irs),
+                 lambda: normalize_dataset([], _features(), "n", pre_irs=irs),
+                 lambda: compute_features([], irs=irs)):
+        with pytest.raises(ValueError, match="give seed=<int>"):
+            call()
+    draws = {normalize_stem(x, "vocals", _features(), ("reverb",), rng=stem_rng(0, song, "vocals"),
+                            irs=irs)[1]["reverb"]["low_shelf_hz"] for song in ("a", "b", "c")}
+    assert len(draws) == 3  # one generator per (seed, song, stem): no shared draw

@@ -8,7 +8,11 @@ import torch
 from automix.losses import StereoLoss
 from automix.models import (FRONT_END_MODULES, FxNormAutomix, WaveUNet, build_model, guard_samples_for_config,
                             load_weights)
-from automix.models.blocks import fft_correlate, fft_depthwise_correlate, fft_transposed_conv, guard_samples
+from automix.models import inference_latent
+from automix.receptive_field import guard_samples
+from automix.models.fft_conv import (CachedFFTCorrelation, fft_correlate, fft_depthwise_correlate,
+                                     fft_transposed_conv)
+from release_reference import release_forward
 
 NAMES = ("ours_S_Lb", "ours_S_pretrained", "wun_S_Lb")
 
@@ -50,7 +54,7 @@ def test_fxnorm_parity_with_release(parity_dir, name):
             out = model(fixture["input"])
             assert out.shape == fixture["output"].shape
             assert (out - fixture["output"]).abs().max() < 1e-4, impl
-        reference = model.forward_reference(fixture["input"])
+        reference = release_forward(model, fixture["input"])
     assert (reference - fixture["output"]).abs().max() < 1e-4
 
 
@@ -130,7 +134,7 @@ def test_fast_forward_gives_the_same_loss_and_gradients_as_the_plain_forward():
     target = (torch.rand(1, 2, 2, 64 * 200, generator=generator) - 0.5) * 0.4
     loss_fn = StereoLoss("Lb", guard_frames=2)
     results = []
-    for forward in (model.forward_reference, model.forward):
+    for forward in (lambda x: release_forward(model, x), model.forward):
         model.zero_grad()
         torch.manual_seed(5)  # same BLSTM dropout draws
         loss = loss_fn(forward(x), target)
@@ -182,24 +186,20 @@ def test_wave_u_net_shrinks_by_68_and_clamps_only_in_eval():
     assert isinstance(build_model(WUN_CONFIG), WaveUNet) and isinstance(build_model(MIX_CONFIG), FxNormAutomix)
 
 
-def test_spectral_correlation_equals_conv1d():
-    from automix.models.spectral import SpectralCorrelation
-
+def test_cached_fft_correlation_equals_conv1d():
     generator = torch.Generator().manual_seed(0)
     weight = torch.randn(16, 8, 64, generator=generator)
     for n_samples, fft_size in ((63 + 5, 512), (3000, 512), (3000, 256), (449 + 63, 512)):  # 1 block, many, exact
         x = torch.randn(8, n_samples, generator=generator)
-        out = SpectralCorrelation(weight, fft_size)(x)
+        out = CachedFFTCorrelation(weight, fft_size)(x)
         direct = torch.nn.functional.conv1d(x[None], weight)[0]
         assert out.shape == direct.shape
         assert (out - direct).abs().max() < 1e-4 * direct.abs().max(), (n_samples, fft_size)
     with pytest.raises(ValueError, match="fft_size"):
-        SpectralCorrelation(weight, 64)
+        CachedFFTCorrelation(weight, 64)
 
 
 def test_in_place_latent_path_equals_module_latent_path():
-    from automix.models.spectral import latent_mask_inplace
-
     model = build_model(MIX_CONFIG, seed=0).eval()
     generator = torch.Generator().manual_seed(1)
     # Pooled features with a loud and a quiet half: the global norms' statistics matter.
@@ -207,7 +207,7 @@ def test_in_place_latent_path_equals_module_latent_path():
     with torch.inference_mode():
         expected = model.latent_mask(z)[0]
         features = [z[0].clone()]
-        mask = latent_mask_inplace(model, features)
+        mask = inference_latent.latent_mask_inplace(model, features)
     assert features == []
     assert mask.shape == expected.shape == (1, 128, 700)
     assert (mask - expected).abs().max() < 1e-5 * expected.abs().max()
@@ -215,13 +215,11 @@ def test_in_place_latent_path_equals_module_latent_path():
 
 
 def test_chunked_blstm_equals_one_call(monkeypatch):
-    from automix.models import spectral
-
     lstm = build_model(MIX_CONFIG, seed=0).blstm.eval()
     x = torch.randn(300, 128, generator=torch.Generator().manual_seed(2))
-    monkeypatch.setattr(spectral, "LSTM_CHUNK_FRAMES", 70)  # 5 chunks, the last one shorter
+    monkeypatch.setattr(inference_latent, "LSTM_CHUNK_FRAMES", 70)  # 5 chunks, the last one shorter
     with torch.inference_mode():
         expected = lstm(x[None])[0][0]
-        out = spectral.blstm_chunked(lstm, x)
+        out = inference_latent.blstm_chunked(lstm, x)
     assert out.shape == expected.shape == (300, 128)
     assert (out - expected).abs().max() < 1e-5

@@ -25,7 +25,8 @@ import math
 import numba
 import numpy as np
 
-SAMPLE_RATE = 44100
+from automix.conventions import SAMPLE_RATE
+
 LEVEL_FLOOR = 1e-6  # linear; below it the detector reads LEVEL_FLOOR_DB
 LEVEL_FLOOR_DB = -120.0
 _DB_TO_LOG = math.log(10.0) / 20.0  # 10^(g/20) == exp(g * _DB_TO_LOG)

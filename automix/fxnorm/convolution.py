@@ -30,17 +30,20 @@ def choose_fft_size(kernel_length: int, n_samples: int) -> int:
     return min(sizes, key=lambda n: n * math.log2(n) / (n - kernel_length + 1))
 
 
-def kernel_spectrum(kernel: np.ndarray, fft_size: int, gain: float = 1.0) -> np.ndarray:
-    """``rfft(gain · kernel)`` of a ``(K, n_kernels)`` kernel, complex64 ``(n_kernels, fft_size // 2 + 1)``.
+def kernel_spectrum(kernel: np.ndarray, fft_size: int, gain: float = 1.0, precision: str = "float32") -> np.ndarray:
+    """``rfft(gain · kernel)`` of a ``(K, n_kernels)`` kernel, ``(n_kernels, fft_size // 2 + 1)``.
 
-    Computed in float64 (the kernel may have a large dynamic range), stored in complex64.
+    Computed in float64 (the kernel may have a large dynamic range), stored in complex64 (complex128 for
+    ``precision="float64"``).
     """
     kernel = np.asarray(kernel, dtype=np.float64).reshape(kernel.shape[0], -1)
-    return (scipy.fft.rfft(kernel * gain, fft_size, axis=0).T).astype(np.complex64)
+    spectrum = scipy.fft.rfft(kernel * gain, fft_size, axis=0).T
+    return spectrum if precision == "float64" else spectrum.astype(np.complex64)
 
 
 def convolve_segment(x: np.ndarray, kernel: np.ndarray, start: int, gain: float = 1.0,
-                     spectrum: np.ndarray | None = None, fft_size: int | None = None) -> np.ndarray:
+                     spectrum: np.ndarray | None = None, fft_size: int | None = None,
+                     precision: str = "float32") -> np.ndarray:
     """Samples ``[start, start + n)`` of the full linear convolution of every channel with its kernel, times ``gain``.
 
     ``y[m, c] = gain · Σ_k kernel[k, c] · x[m + start - k, c]`` (``x`` is zero outside ``[0, n)``). With
@@ -53,6 +56,9 @@ def convolve_segment(x: np.ndarray, kernel: np.ndarray, start: int, gain: float 
         start: first sample of the full convolution to keep, ``0 <= start < K + n``.
         gain: folded into the kernel's spectrum (saves a pass over the output).
         spectrum, fft_size: a precomputed :func:`kernel_spectrum` (``gain`` is then ignored) and its FFT size.
+        precision: ``"float32"`` (blocks and spectra in single precision) or ``"float64"`` (double precision
+            throughout, rounded to float32 once at the end: equal to ``scipy.signal.filtfilt``'s float64 result
+            to float32 rounding, as release mode needs).
 
     Returns:
         float32 ``(n_samples, n_channels)``.
@@ -62,7 +68,7 @@ def convolve_segment(x: np.ndarray, kernel: np.ndarray, start: int, gain: float 
     if fft_size is None:
         fft_size = choose_fft_size(kernel_length, n_samples)
     if spectrum is None:
-        spectrum = kernel_spectrum(kernel, fft_size, gain)
+        spectrum = kernel_spectrum(kernel, fft_size, gain, precision)
     if spectrum.shape[0] == 1 and n_channels > 1:
         spectrum = np.broadcast_to(spectrum, (n_channels, spectrum.shape[1]))
     step = fft_size - kernel_length + 1  # valid outputs per block (overlap-save)
@@ -70,15 +76,16 @@ def convolve_segment(x: np.ndarray, kernel: np.ndarray, start: int, gain: float 
     out = np.empty((n_samples, n_channels), dtype=np.float32)
     for first in range(0, n_samples, per_group * step):
         count = min(per_group, -(-(n_samples - first) // step))
-        _convolve_group(x, spectrum, first, count, step, start - kernel_length + 1, fft_size, out)
+        _convolve_group(x, spectrum, first, count, step, start - kernel_length + 1, fft_size, out,
+                        np.float64 if precision == "float64" else np.float32)
     return out
 
 
-def _convolve_group(x, spectrum, first, count, step, offset, fft_size, out) -> None:
+def _convolve_group(x, spectrum, first, count, step, offset, fft_size, out, dtype=np.float32) -> None:
     """Outputs ``first : first + count·step`` (clipped): input samples from ``first + offset`` on, zero-padded."""
     n_samples, n_channels = x.shape
     source = first + offset
-    buffer = np.zeros((n_channels, (count - 1) * step + fft_size), dtype=np.float32)
+    buffer = np.zeros((n_channels, (count - 1) * step + fft_size), dtype=dtype)
     lo, hi = max(source, 0), min(source + buffer.shape[1], n_samples)
     if hi > lo:
         buffer[:, lo - source:hi - source] = x[lo:hi].T

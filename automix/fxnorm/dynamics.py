@@ -7,8 +7,10 @@ outer, thresholds ``-10 … -40 dB`` in 0.5 dB steps inner) that brings the stat
 inside or below the band are only peak-normalized (the release's expander is off).
 
 Two modes. ``release`` works per channel, as the published code: each channel is peak-normalized and compressed on
-its own, which erases the L/R balance, and its statistic is not the one the feature measured. ``fixed`` (default)
-matches the stereo stem as the feature measures it: joint peak normalization, the channel-averaged statistic, and
+its own, which erases the L/R balance, and its statistic is not the one the feature measured. It also keeps the
+release's arithmetic under NumPy 2: the peak-normalized channel and the compressor output are float64 (pyloudnorm's
+float64 gain), the statistic is measured on a float32 copy in float32 (the float32 cast aubio needs).
+``fixed`` (default) matches the stereo stem as the feature measures it: joint peak normalization, the channel-averaged statistic, and
 one gain for both channels from a stereo-linked detector (the louder channel's level), so the L/R balance is kept.
 
 The release walks that grid setting by setting (up to 1,037 compressor + onset passes per channel, ~15 min for a
@@ -27,6 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from automix.conventions import COMPRESSION_SEARCHES as SEARCHES
+from automix.conventions import MODES
+from automix.conventions import SILENCE_GATE_DB as GATE_DB  # at or below: silence, left unchanged
 from automix.fxnorm.compressor import SAMPLE_RATE, compressor_gain, linked_level_db
 from automix.fxnorm.loudness import max_abs, peak_db
 from automix.fxnorm.onsets import onset_peak_statistic
@@ -34,7 +39,6 @@ from automix.fxnorm.onsets import onset_peak_statistic
 logger = logging.getLogger(__name__)
 
 PEAK_NORM_DB = -10.0  # every channel (matching) or the stereo file (feature) is peak-normalized to this first
-GATE_DB = -50.0  # at or below this peak level a file/channel counts as silence and is left unchanged
 MAX_RATIO = 20
 THRESHOLDS_DB = tuple(-10.0 - 0.5 * i for i in range(61))  # -10, -10.5, ..., -40 dB: the release's inner loop
 STEM_COMPRESSOR_SETTINGS = {
@@ -43,8 +47,6 @@ STEM_COMPRESSOR_SETTINGS = {
     "bass": {"attack_ms": 10.0, "release_ms": 500.0, "start_ratio": 5},
     "other": {"attack_ms": 15.0, "release_ms": 666.0, "start_ratio": 4},
 }
-MODES = ("fixed", "release")
-SEARCHES = ("fast", "grid")
 
 
 @dataclass
@@ -79,16 +81,18 @@ class _Trials:
     from the stereo-linked detector and is measured with the channel-averaged statistic (fixed mode).
     """
 
-    def __init__(self, signal: np.ndarray, upper_db: float, stem: str, sample_rate: int):
+    def __init__(self, signal: np.ndarray, upper_db: float, stem: str, sample_rate: int,
+                 precision: str = "float64"):
         signal = np.asarray(signal)
         if signal.ndim not in (1, 2):
             raise ValueError(f"compression search works on (n_samples,) or (n_samples, n_channels), got "
                              f"{signal.shape}")
-        self.signal = np.ascontiguousarray(signal, dtype=np.float32)
+        # float64 stays float64 (release mode: the release compresses its float64 peak-normalized channel)
+        self.signal = np.ascontiguousarray(signal, dtype=np.float64 if signal.dtype == np.float64 else np.float32)
         # Channels as contiguous rows: every trial's output is made in this layout, so the onset detector reads
         # each channel without a copy (the (n, C) output handed back is a transposed view).
         self.rows = self.signal if signal.ndim == 1 else np.ascontiguousarray(self.signal.T)
-        self.upper_db, self.sample_rate = upper_db, sample_rate
+        self.upper_db, self.sample_rate, self.precision = upper_db, sample_rate, precision
         self.levels_db = linked_level_db(self.signal)
         settings = stem_settings(stem)
         self.attack_ms, self.release_ms = settings["attack_ms"], settings["release_ms"]
@@ -103,7 +107,7 @@ class _Trials:
         # float32 · float64 rounded to float32, as ``(signal * gain).astype(float32)`` but without the float64 copy
         rows = np.multiply(self.rows, gain, out=np.empty_like(self.rows), casting="same_kind")
         output = rows if self.signal.ndim == 1 else rows.T
-        statistic = signal_statistic(output, self.sample_rate)
+        statistic = signal_statistic(output, self.sample_rate, self.precision)
         # No onset left cannot be verified against the target: count it as a miss (the release would crash).
         met = statistic is not None and statistic[0] < self.upper_db
         self.trace.append((ratio, threshold_db, met, None if statistic is None else statistic[0]))
@@ -122,7 +126,7 @@ def stem_settings(stem: str) -> dict:
 
 
 def grid_search_compression(channel: np.ndarray, upper_db: float, stem: str,
-                            sample_rate: int = SAMPLE_RATE) -> SearchResult:
+                            sample_rate: int = SAMPLE_RATE, precision: str = "float64") -> SearchResult:
     """The release's brute-force search: first grid setting whose statistic mean is below ``upper_db``.
 
     Ratios ``start_ratio … 20`` (outer), thresholds -10 … -40 dB (inner); up to 1,037 passes. Kept as the
@@ -134,11 +138,13 @@ def grid_search_compression(channel: np.ndarray, upper_db: float, stem: str,
         upper_db: the target's upper band edge ``ref_mean + ref_std`` in dB.
         stem: stem type (picks attack, release and start ratio).
         sample_rate: in Hz.
+        precision: of the onset statistic (:func:`~automix.fxnorm.onsets.onset_peak_statistic`; release mode:
+            ``"float32"``).
 
     Returns:
         The chosen setting, or ratio 20 / -40 dB with ``exhausted=True`` (the release's last try).
     """
-    trials = _Trials(channel, upper_db, stem, sample_rate)
+    trials = _Trials(channel, upper_db, stem, sample_rate, precision)
     for ratio in trials.ratios:
         for index in range(len(THRESHOLDS_DB)):
             met, output, statistic = trials.run(ratio, index)
@@ -148,7 +154,7 @@ def grid_search_compression(channel: np.ndarray, upper_db: float, stem: str,
 
 
 def fast_search_compression(channel: np.ndarray, upper_db: float, stem: str,
-                            sample_rate: int = SAMPLE_RATE) -> SearchResult:
+                            sample_rate: int = SAMPLE_RATE, precision: str = "float64") -> SearchResult:
     """Find the grid search's setting by bisection: at most 12 passes (7 when the start ratio suffices).
 
     1. Start ratio at -40 dB. If it meets the target, the grid's row is the start ratio (go to 3).
@@ -160,7 +166,7 @@ def fast_search_compression(channel: np.ndarray, upper_db: float, stem: str,
     Equal to :func:`grid_search_compression` whenever "meets the target" is monotone in the ratio and in the
     threshold (a stronger setting never raises the statistic). Same arguments and result type.
     """
-    trials = _Trials(channel, upper_db, stem, sample_rate)
+    trials = _Trials(channel, upper_db, stem, sample_rate, precision)
     last = len(THRESHOLDS_DB) - 1
     met, output, statistic = trials.run(trials.ratios[0], last)
     best = (output, statistic)  # output of the weakest setting known to meet the target
@@ -190,12 +196,18 @@ def fast_search_compression(channel: np.ndarray, upper_db: float, stem: str,
     return trials.result(ratio, high, best[0], best[1], exhausted=False)
 
 
-def peak_normalize(x: np.ndarray, target_db: float = PEAK_NORM_DB) -> np.ndarray:
-    """Scale so that ``max |x| == 10^(target_db/20)`` (pyloudnorm ``normalize.peak``); all-zero input is copied."""
+def peak_normalize(x: np.ndarray, target_db: float = PEAK_NORM_DB, dtype=None) -> np.ndarray:
+    """Scale so that ``max |x| == 10^(target_db/20)`` (pyloudnorm ``normalize.peak``); all-zero input is copied.
+
+    The result has ``x``'s dtype, or ``dtype`` (release mode: float64, as pyloudnorm's float64 gain makes it under
+    NumPy 2).
+    """
+    dtype = x.dtype if dtype is None else dtype
     peak = max_abs(x)
     if peak == 0.0:
-        return np.array(x, copy=True)
-    return (x * (10.0 ** (target_db / 20.0) / peak)).astype(x.dtype, copy=False)
+        return np.array(x, dtype=dtype, copy=True)
+    gain = float(np.power(10.0, target_db / 20.0)) / peak  # a Python float: float32 input stays float32
+    return (x.astype(dtype, copy=False) * gain).astype(dtype, copy=False)
 
 
 def _as_audio(x: np.ndarray, name: str) -> np.ndarray:
@@ -207,36 +219,49 @@ def _as_audio(x: np.ndarray, name: str) -> np.ndarray:
     return x.astype(np.float32, copy=False)
 
 
-def compression_feature(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:
+def compression_feature(x: np.ndarray, sample_rate: int = SAMPLE_RATE, mode: str = "fixed") -> np.ndarray | None:
     """Per-file compression feature ``[mean_db, std_db]`` (spec §1.6, "Per-file feature").
 
     The file is peak-normalized *jointly* (both channels by the same gain) to -10 dBFS; the onset-peak statistic is
     computed per channel and averaged over channels. Decision (the spec is silent): a channel without onsets is left
     out of the average (e.g. a hard-panned part whose other channel is near silent); the feature is ``None`` only
     when no channel has an onset. A file whose peak is at or below -50 dBFS is silence: ``None`` (spec §1.3).
+    ``mode="release"``: as the release under NumPy 2: float64 peak normalization, each channel measured as float32
+    (float32 statistic, float32 channel mean), and ``None`` as soon as one channel has no onset.
 
     Args:
         x: audio, shape ``(n_samples, n_channels)``; the caller applies the release's padding (spec §1.3).
         sample_rate: in Hz.
+        mode: ``"fixed"`` or ``"release"``.
 
     Returns:
-        float64 array ``[mean_db, std_db]``, shape ``(2,)``, or ``None`` (file to be excluded from the average).
+        ``[mean_db, std_db]``, shape ``(2,)`` (float64; float32 in release mode), or ``None`` (file to be excluded
+        from the average).
     """
     x = _as_audio(x, "compression_feature input")
     if peak_db(x) <= GATE_DB:
         return None
+    if mode == "release":
+        normalized = peak_normalize(x, dtype=np.float64)
+        statistics = [onset_peak_statistic(normalized[:, c], sample_rate, "float32") for c in range(x.shape[1])]
+        if any(s is None for s in statistics):
+            return None
+        return np.mean(np.asarray(statistics, dtype=np.float32), axis=0)
     statistic = signal_statistic(peak_normalize(x), sample_rate)
     return None if statistic is None else np.asarray(statistic, dtype=np.float64)
 
 
-def signal_statistic(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[float, float] | None:
+def signal_statistic(x: np.ndarray, sample_rate: int = SAMPLE_RATE,
+                     precision: str = "float64") -> tuple[float, float] | None:
     """Onset-peak statistic of a channel ``(n,)``, or channel average of it for ``(n, n_channels)``.
 
-    Channels without onsets are left out of the average; ``None`` when no channel has an onset.
+    Channels without onsets are left out of the average; ``None`` when no channel has an onset. ``precision``: see
+    :func:`~automix.fxnorm.onsets.onset_peak_statistic`.
     """
     if x.ndim == 1:
-        return onset_peak_statistic(x, sample_rate)
-    statistics = [onset_peak_statistic(np.ascontiguousarray(x[:, c]), sample_rate) for c in range(x.shape[1])]
+        return onset_peak_statistic(x, sample_rate, precision)
+    statistics = [onset_peak_statistic(np.ascontiguousarray(x[:, c]), sample_rate, precision)
+                  for c in range(x.shape[1])]
     statistics = [s for s in statistics if s is not None]
     if not statistics:
         return None
@@ -253,29 +278,31 @@ def _match_signal(signal: np.ndarray, target: np.ndarray, stem: str, mode: str, 
               "statistic_before": None, "statistic_after": None, "ratio": None, "threshold_db": None, "n_passes": 0}
     if level_db_before <= GATE_DB:
         return signal.copy(), {**report, "action": "gated"}
-    normalized = peak_normalize(signal)
-    statistic = signal_statistic(normalized, sample_rate) if statistic_before is None else (
+    # release: the channel and the compressor's output stay float64 (NumPy 2 promotion), rounded once at the end
+    normalized = peak_normalize(signal, dtype=np.float64 if mode == "release" else None)
+    precision = "float32" if mode == "release" else "float64"  # the release measures a float32 copy
+    statistic = signal_statistic(normalized, sample_rate, precision) if statistic_before is None else (
         float(statistic_before[0]), float(statistic_before[1]))
     report["statistic_before"] = report["statistic_after"] = statistic
     if statistic is None:
         if mode == "release":
             raise ValueError("compression matching: a channel has no detected onset (aubio HFC); the original "
                              "release crashes on such input. Use mode='fixed' to leave the stem uncompressed.")
-        return normalized, {**report, "action": "no_onsets"}
+        return signal.copy(), {**report, "action": "no_onsets"}  # left unchanged (spec §9), not peak-normalized
     lower_db, upper_db = target[0] - target[1], target[0] + target[1]
     if statistic[0] <= lower_db:
         return normalized, {**report, "action": "below_band"}  # the release's upward expander is disabled
     if statistic[0] < upper_db:
         return normalized, {**report, "action": "in_band"}
     searcher = fast_search_compression if search == "fast" else grid_search_compression
-    result = searcher(normalized, upper_db, stem, sample_rate)
+    result = searcher(normalized, upper_db, stem, sample_rate, precision)
     report.update(statistic_after=result.statistic, ratio=result.ratio, threshold_db=result.threshold_db,
                   n_passes=result.n_passes, action="exhausted" if result.exhausted else "compressed")
     return np.clip(result.output, -1.0, 1.0, out=np.empty(signal.shape, dtype=np.float32)), report
 
 
 def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = "fixed",
-                      sample_rate: int = SAMPLE_RATE, search: str = "fast",
+                      sample_rate: int = SAMPLE_RATE, search: str | None = None,
                       statistic=None) -> tuple[np.ndarray, dict]:
     """Compress every channel so that its onset-peak statistic falls inside the target band (spec §1.6).
 
@@ -288,8 +315,8 @@ def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = 
     ``mode="fixed"`` (default) takes the same decisions once for the whole stem, measured as the feature is: the
     stem is peak-normalized jointly, its statistic is the channel average, and the compressor applies one gain to
     all channels from a stereo-linked detector (the louder channel's level), so the L/R balance is kept. A stem
-    without onsets comes back peak-normalized and uncompressed ("no_onsets"). Samples with ``|y| >= 1`` are clipped
-    to ±1 in both modes, as in the release.
+    without onsets comes back unchanged ("no_onsets", spec §9: not even peak-normalized). Samples with
+    ``|y| >= 1`` are clipped to ±1 in both modes, as in the release.
 
     Args:
         x: stereo (or any channel count) audio, shape ``(n_samples, n_channels)``. Not modified.
@@ -297,8 +324,9 @@ def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = 
         stem: ``"vocals"``, ``"drums"``, ``"bass"`` or ``"other"`` (attack/release/start ratio).
         mode: ``"fixed"`` (default) or ``"release"``.
         sample_rate: in Hz.
-        search: ``"fast"`` (bisection, ≤ 12 passes per channel) or ``"grid"`` (the release's brute force; same
-            answer when the statistic is monotone in the compression setting).
+        search: ``"fast"`` (bisection, ≤ 12 passes per channel) or ``"grid"`` (the release's brute force, in its
+            order; same answer when the statistic is monotone in the compression setting). Default: ``"grid"`` in
+            release mode, ``"fast"`` in fixed mode.
         statistic: ``compression_feature(x)`` if already computed (fixed mode: it is the statistic of the jointly
             peak-normalized stem, so the first two onset passes are skipped; ignored in release mode).
 
@@ -318,6 +346,8 @@ def match_compression(x: np.ndarray, target: np.ndarray, stem: str, mode: str = 
     if target.shape != (2,) or not np.all(np.isfinite(target)):
         raise ValueError(f"compression target must be [mean_db, std_db] (two finite numbers), got {target!r}")
     stem_settings(stem)
+    if search is None:
+        search = "grid" if mode == "release" else "fast"
     if mode not in MODES or search not in SEARCHES:
         raise ValueError(f"mode must be one of {MODES} and search one of {SEARCHES}, got {mode!r}, {search!r}")
     band = (float(target[0] - target[1]), float(target[0] + target[1]))

@@ -5,21 +5,24 @@ In memory the features are a dict ``{effect: {stem: array}}`` with the release's
 ``loudness`` float64 (1,) LUFS.
 
 On disk: an ``.npz`` (no pickles) with one array per ``<effect>/<stem>`` key plus ``__metadata__``, a JSON string
-(sample rate, FFT size, mode, files averaged per effect and stem, exclusions, package version). The release's pickled
-``features_MUSDB18.npy`` is read only by :func:`import_legacy_features`, explicitly, with a warning.
+(format version, sample rate, FFT size, mode, songs, files averaged per effect and stem, exclusions, package
+version). :func:`load_features` checks that provenance against what the caller asks (mode, sample rate, FFT size,
+format version) and refuses a mismatch unless told to accept it. The release's pickled ``features_MUSDB18.npy`` is
+read only by :func:`import_legacy_features`, explicitly, with a warning; the result is marked ``mode: release``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from automix.atomic import atomic_path
+from automix.conventions import MODES, SAMPLE_RATE
+from automix.conventions import STEMS as FEATURE_STEMS
 from automix.fxnorm.eq import EQ_SMOOTHING_WINDOWS, smooth_spectrum
 from automix.fxnorm.panning import PANNING_SMOOTHING_WINDOW
 from automix.fxnorm.stft import ANALYSIS_FFT_SIZE
@@ -27,12 +30,15 @@ from automix.fxnorm.stft import ANALYSIS_FFT_SIZE
 logger = logging.getLogger(__name__)
 
 FEATURE_EFFECTS = ("eq", "compression", "panning", "loudness")
-FEATURE_STEMS = ("vocals", "bass", "drums", "other")
 FEATURE_SHAPES = {"eq": (ANALYSIS_FFT_SIZE // 2 + 1,), "compression": (2,), "panning": (ANALYSIS_FFT_SIZE // 2 + 1,),
                   "loudness": (1,)}
 FEATURE_DTYPES = {"eq": np.float32, "compression": np.float64, "panning": np.float32, "loudness": np.float64}
 FORMAT_VERSION = 1
 _METADATA_KEY = "__metadata__"
+
+
+class FeaturesMismatchError(ValueError):
+    """A features file was made for another mode, sample rate, FFT size or format version than the caller asks."""
 
 
 def _package_version() -> str:
@@ -80,33 +86,30 @@ def validate_features(features: dict, source="features") -> None:
                                  f"{FEATURE_SHAPES[effect]}, got shape {value.shape}")
 
 
-def save_features(path, features: dict, metadata: dict | None = None) -> None:
-    """Write features to an ``.npz`` file atomically (temp file + rename); arrays are stored as they are."""
+def save_features(path, features: dict, metadata: dict) -> None:
+    """Write features to an ``.npz`` file atomically (temp file + rename); arrays are stored as they are.
+
+    Args:
+        metadata: provenance, stored as JSON; must hold ``mode`` (``"fixed"`` or ``"release"``), which
+            :func:`load_features` checks. Format version, sample rate, FFT size and package version are added.
+    """
     validate_features(features)
+    if (metadata or {}).get("mode") not in MODES:
+        raise ValueError(f"features metadata must name the mode they were made in ('fixed' or 'release'), got "
+                         f"{(metadata or {}).get('mode')!r}")
     path = Path(path)
-    meta = {"format_version": FORMAT_VERSION, "sample_rate": 44100, "fft_size": ANALYSIS_FFT_SIZE,
-            "package_version": _package_version(), **(metadata or {})}
+    meta = {"format_version": FORMAT_VERSION, "sample_rate": SAMPLE_RATE, "fft_size": ANALYSIS_FFT_SIZE,
+            "package_version": _package_version(), **metadata}
     arrays = {f"{effect}/{stem}": np.asarray(features[effect][stem])
               for effect in FEATURE_EFFECTS for stem in FEATURE_STEMS}
     arrays[_METADATA_KEY] = np.array(json.dumps(meta, default=str))
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".npz") as tmp:  # np.savez appends .npz to any other name
         np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
-def load_features(path, mode: str = "fixed") -> tuple[dict, dict]:
-    """Read a features ``.npz`` (``allow_pickle=False``).
-
-    Args:
-        path: file written by :func:`save_features` or :func:`import_legacy_features`.
-        mode: ``"release"`` smooths EQ and panning a second time, as the release does at every load;
-            ``"fixed"`` uses them as stored.
+def read_features_file(path) -> tuple[dict, dict]:
+    """Read a features ``.npz`` as stored (``allow_pickle=False``): no provenance check, no smoothing (inspection).
 
     Returns:
         ``(features, metadata)``.
@@ -131,12 +134,54 @@ def load_features(path, mode: str = "fixed") -> tuple[dict, dict]:
     features = {effect: {stem: arrays.get(f"{effect}/{stem}") for stem in FEATURE_STEMS}
                 for effect in FEATURE_EFFECTS}
     validate_features(features, source=str(path))
+    return features, metadata
+
+
+def features_mismatches(metadata: dict, mode: str, sample_rate: int = SAMPLE_RATE,
+                        fft_size: int = ANALYSIS_FFT_SIZE) -> list[str]:
+    """What differs between a features file's metadata and what a run asks, e.g.
+    ``["mode 'fixed' in the file, 'release' asked"]`` (empty: the file fits)."""
+    asked = {"mode": mode, "sample_rate": sample_rate, "fft_size": fft_size, "format_version": FORMAT_VERSION}
+    return [f"{key} {metadata.get(key, 'missing')!r} in the file, {value!r} asked"
+            for key, value in asked.items() if metadata.get(key) != value]
+
+
+def load_features(path, mode: str = "fixed", *, sample_rate: int = SAMPLE_RATE, fft_size: int = ANALYSIS_FFT_SIZE,
+                  allow_mismatch: bool = False) -> tuple[dict, dict]:
+    """Read a features ``.npz`` (``allow_pickle=False``) for a run in ``mode``, checking its provenance.
+
+    Args:
+        path: file written by :func:`save_features` or :func:`import_legacy_features`.
+        mode: ``"release"`` smooths EQ and panning a second time, as the release does at every load;
+            ``"fixed"`` uses them as stored. The file must have been made in the same mode (the official imported
+            features are ``release``).
+        sample_rate, fft_size: what the run uses (Hz, analysis FFT points); the file's must match.
+        allow_mismatch: expert override: accept a file whose mode, sample rate, FFT size or format version differ
+            (logged as a warning) instead of raising.
+
+    Returns:
+        ``(features, metadata)``.
+
+    Raises:
+        FileNotFoundError, ValueError: missing file, pickled/legacy file (with the import command to use), or
+            incomplete content.
+        FeaturesMismatchError (a ValueError): the metadata differ from what is asked; the message names the file,
+            both values and the override.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'fixed' or 'release', got {mode!r}")
+    features, metadata = read_features_file(path)
+    mismatches = features_mismatches(metadata, mode, sample_rate, fft_size)
+    if mismatches:
+        message = f"{path}: features file does not fit this run: {'; '.join(mismatches)}"
+        if not allow_mismatch:
+            raise FeaturesMismatchError(f"{message}. Use features made for this run (or recompute them), or accept "
+                                        "this file with --allow-features-mismatch (Python: allow_mismatch=True)")
+        logger.warning("%s; used anyway (allow_mismatch)", message)
     if mode == "release":  # [release behaviour] stored curves are smoothed again at load
         for effect in ("eq", "panning"):
             for stem in FEATURE_STEMS:
                 features[effect][stem] = smooth_feature(effect, stem, features[effect][stem])
-    elif mode != "fixed":
-        raise ValueError(f"mode must be 'fixed' or 'release', got {mode!r}")
     return features, metadata
 
 
@@ -160,6 +205,9 @@ def import_legacy_features(old_path, new_path) -> dict:
     features = {effect: {stem: np.asarray(content[effect][stem]) for stem in FEATURE_STEMS}
                 for effect in FEATURE_EFFECTS if effect in content}
     validate_features(features, source=str(old_path))
-    save_features(new_path, features, {"mode": "release", "source": f"imported from {old_path.name}",
-                                       "n_files": None, "smoothed_at_save": True})
+    # The official features were computed and are used by the release: marked so that loading them for a fixed-mode
+    # run needs the explicit override.
+    save_features(new_path, features, {"mode": "release", "imported": True,
+                                       "source": f"imported from {old_path.name}", "n_files": None,
+                                       "smoothed_at_save": True})
     return features

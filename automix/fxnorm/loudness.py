@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 44100
-GATE_DB = -50.0  # peak at or below this: the stem is "silence" and passes through unchanged (spec §1.3)
+from automix.conventions import SAMPLE_RATE
+from automix.conventions import SILENCE_GATE_DB as GATE_DB  # peak at or below: silence, passed through unchanged
+
 ANALYSIS_LUFS = -30.0  # level at which EQ spectra are measured (spec §1.5)
 _BLOCK_S = 0.4
 _BLOCK_STEP = 0.25  # 75 % overlap
@@ -107,23 +108,47 @@ def integrated_loudness(x: np.ndarray, sample_rate: int = SAMPLE_RATE, offset: f
         return float(-0.691 + 10.0 * np.log10(np.sum(gains[:, 0] * z[:, kept].mean(axis=1))))
 
 
-def lufs_gain(x: np.ndarray, target_lufs: float, sample_rate: int = SAMPLE_RATE) -> tuple[float, float]:
+def release_integrated_loudness(x: np.ndarray, sample_rate: int = SAMPLE_RATE, offset: float = 0.0) -> float:
+    """The release's measurement: ``pyloudnorm.Meter(sample_rate).integrated_loudness(x + offset)`` itself.
+
+    On float32 input pyloudnorm rounds each K-weighting stage's output to float32 and sums the block energies in
+    float32 (NumPy's pairwise sum), which :func:`integrated_loudness` (float64 throughout) differs from by up to
+    ~1e-6 LU. Release mode calls pyloudnorm so that its gains, and hence the 16-bit files, are the release's.
+    """
+    import pyloudnorm
+
+    x = np.asarray(x, dtype=np.float32)
+    return float(pyloudnorm.Meter(sample_rate).integrated_loudness(x + offset if offset else x))
+
+
+def lufs_gain(x: np.ndarray, target_lufs: float, sample_rate: int = SAMPLE_RATE,
+              precision: str = "float32") -> tuple[float, float]:
     """The scale factor of :func:`lufs_normalize` without applying it: ``(gain, measured_lufs)``.
 
     ``lufs_normalize(x)`` equals ``x * gain`` to float32 rounding (``gain`` is 1 when the measurement is not finite).
     Callers whose next step is linear (a spectrum, a filter) fold the gain into it instead of scaling the signal.
+    ``precision="float64"`` keeps the gain unrounded, as the release's helper applies it (NumPy 2 promotes its
+    output to float64: ``pyloudnorm.normalize.loudness`` multiplies by a float64 scalar), and measures with
+    pyloudnorm itself (:func:`release_integrated_loudness`).
     """
     x = np.asarray(x, dtype=np.float32)
-    measured = integrated_loudness(x, sample_rate, offset=1e-10)
+    if precision == "float64":
+        measured = release_integrated_loudness(x, sample_rate, offset=1e-10)
+    else:
+        measured = integrated_loudness(x, sample_rate, offset=1e-10)
     if not np.isfinite(measured):
         return 1.0, measured
+    if precision == "float64":
+        scale = float(np.power(10.0, (target_lufs - measured) / 20.0))  # np.power: Python's ** rounds differently
+        return scale / max(1.0, 1e-6 + max_abs(x) * scale), measured  # max|scale·x| == scale·max|x| (monotone)
     scale = np.float32(10.0 ** ((target_lufs - measured) / 20.0))
     # max|x * scale| == round(max|x| * scale) exactly (rounding is monotonic): the peak safety needs no scaled copy.
     peak = float(np.float32(max_abs(x)) * scale)
     return float(scale) / float(np.float32(max(1.0, 1e-6 + peak))), measured
 
 
-def lufs_normalize(x: np.ndarray, target_lufs: float, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, float]:
+def lufs_normalize(x: np.ndarray, target_lufs: float, sample_rate: int = SAMPLE_RATE,
+                   precision: str = "float32") -> tuple[np.ndarray, float]:
     """Scale to ``target_lufs``, then scale down if the peak would exceed full scale (the release's helper).
 
     The loudness is measured on ``x + 1e-10``; the gain is ``10^((target - measured) / 20)``; the result is divided
@@ -132,43 +157,59 @@ def lufs_normalize(x: np.ndarray, target_lufs: float, sample_rate: int = SAMPLE_
     Args:
         x: audio ``(n_samples, n_channels)`` or ``(n_samples,)``; not modified.
         target_lufs: target integrated loudness.
+        precision: ``"float32"``, or ``"float64"``: the release's arithmetic under NumPy 2 (pyloudnorm's
+            measurement, float64 gain and output).
 
     Returns:
-        ``(y, measured_lufs)``: float32 audio of the shape of ``x`` and the loudness measured before. If the
-        measurement is not finite (everything gated), ``y`` is an unchanged copy.
+        ``(y, measured_lufs)``: audio of the shape of ``x`` (float32, or float64 with ``precision="float64"``) and
+        the loudness measured before. If the measurement is not finite (everything gated), ``y`` is an unchanged copy.
     """
-    measured = integrated_loudness(np.asarray(x, dtype=np.float32), sample_rate, offset=1e-10)
+    x = np.asarray(x, dtype=np.float32)
+    if precision == "float64":
+        measured = release_integrated_loudness(x, sample_rate, offset=1e-10)
+        if not np.isfinite(measured):
+            return x.astype(np.float64), measured
+        y = np.power(10.0, (target_lufs - measured) / 20.0) * x.astype(np.float64)
+        y /= max(1.0, 1e-6 + max_abs(y))
+        return y, measured
+    measured = integrated_loudness(x, sample_rate, offset=1e-10)
     if not np.isfinite(measured):
         return np.array(x, dtype=np.float32, copy=True), measured
-    y = np.asarray(x, dtype=np.float32) * np.float32(10.0 ** ((target_lufs - measured) / 20.0))
+    y = x * np.float32(10.0 ** ((target_lufs - measured) / 20.0))
     divisor = max(1.0, 1e-6 + max_abs(y))
     if divisor != 1.0:  # (dividing by 1 would only cost a pass over the signal)
         y /= np.float32(divisor)
     return y, measured
 
 
-def loudness_feature(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray | None:
+def loudness_feature(x: np.ndarray, sample_rate: int = SAMPLE_RATE, precision: str = "float32") -> np.ndarray | None:
     """Per-file loudness feature: integrated LUFS of the (padded) stereo stem, shape ``(1,)`` float64.
 
+    ``precision="float64"`` (release mode) measures with pyloudnorm itself (:func:`release_integrated_loudness`).
     Returns ``None`` for silence (peak <= -50 dBFS or everything below the loudness gate): excluded from averages.
     """
     if is_silent(x):
         return None
-    lufs = integrated_loudness(x, sample_rate)
+    if precision == "float64":
+        lufs = release_integrated_loudness(x, sample_rate)
+    else:
+        lufs = integrated_loudness(x, sample_rate)
     return np.array([lufs], dtype=np.float64) if np.isfinite(lufs) else None
 
 
-def match_loudness(x: np.ndarray, target_lufs: float, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, dict]:
+def match_loudness(x: np.ndarray, target_lufs: float, sample_rate: int = SAMPLE_RATE,
+                   precision: str = "float32") -> tuple[np.ndarray, dict]:
     """Normalize a stem to the dataset-mean loudness, peak-safe (spec §1.7).
 
     Args:
         x: audio ``(n_samples, n_channels)``; not modified.
         target_lufs: dataset-mean LUFS of this stem type.
+        precision: see :func:`lufs_normalize` (``"float64"``: release mode, float64 output).
 
     Returns:
         ``(y, report)`` with ``report = {"lufs_before", "lufs_after", "gain_db", "peak_limited"}``.
     """
-    y, before = lufs_normalize(x, float(target_lufs), sample_rate)
+    y, before = lufs_normalize(x, float(target_lufs), sample_rate, precision)
     if not np.isfinite(before):
         return y, {"lufs_before": before, "lufs_after": before, "gain_db": 0.0, "peak_limited": False}
     # Loudness scales exactly with gain (the gates are relative or far below), so no second measurement is needed.

@@ -1,8 +1,14 @@
 """Effect normalization of one stem: the chain reverb -> eq -> compression -> panning -> loudness (spec §1.3).
 
 Every stem is zero-padded by 65536 samples at both ends before processing and cropped after. All-zero stems come
-out as zeros; stems whose peak is at or below -50 dBFS come out unchanged. ``release`` mode also re-quantizes to
-16-bit between effects and crops/re-pads around each one, as the release did by writing a PCM_16 file per effect.
+out as zeros; stems whose peak is at or below -50 dBFS come out unchanged. ``release`` mode also crops, quantizes
+to 16 bit (``trunc(clip(x·32768))/32768``) and re-pads after every effect, the last one included, as the release
+did by writing a PCM_16 file after each effect and reading it back for the next; and it computes in the release's
+arithmetic under NumPy 2 (see :mod:`~automix.fxnorm.eq`, :mod:`~automix.fxnorm.panning`,
+:mod:`~automix.fxnorm.dynamics`, :mod:`~automix.fxnorm.loudness`).
+
+The compression search (``search``): ``"grid"`` walks the release's grid in its order (ratios outer, thresholds
+inner) and is the default in release mode; ``"fast"`` (bisection, at most 12 passes) is the default in fixed mode.
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ import time
 
 import numpy as np
 
+from automix.conventions import COMPRESSION_SEARCHES as SEARCHES
+from automix.conventions import MODES
 from automix.fxnorm.eq import eq_analysis, match_eq
+from automix.fxnorm.features import FEATURE_EFFECTS, FEATURE_STEMS
 from automix.fxnorm.loudness import SAMPLE_RATE, is_silent, loudness_feature, match_loudness, max_abs
 from automix.fxnorm.panning import match_panning, panning_feature
 from automix.fxnorm.reverb import REVERB_STEMS, apply_pre_reverb, apply_reverb_send
@@ -21,9 +30,16 @@ from automix.fxnorm.reverb import REVERB_STEMS, apply_pre_reverb, apply_reverb_s
 logger = logging.getLogger(__name__)
 
 EFFECTS = ("reverb", "eq", "compression", "panning", "loudness")  # processing order (order matters)
-FEATURE_EFFECTS = ("eq", "compression", "panning", "loudness")
-MODES = ("fixed", "release")
 PAD_SAMPLES = 65536
+
+
+def default_search(mode: str, search: str | None = None) -> str:
+    """The compression search to use: ``search`` if given, else ``"grid"`` in release mode and ``"fast"`` in fixed."""
+    if search is None:
+        return "grid" if mode == "release" else "fast"
+    if search not in SEARCHES:
+        raise ValueError(f"compression search must be one of {SEARCHES}, got {search!r}")
+    return search
 
 
 def stem_rng(seed: int, song: str, stem: str) -> np.random.Generator:
@@ -34,14 +50,45 @@ def stem_rng(seed: int, song: str, stem: str) -> np.random.Generator:
 
 
 def as_stereo(x: np.ndarray) -> np.ndarray:
-    """float32 ``(n_samples, 2)`` from mono ``(n,)``/``(n, 1)`` or stereo input (copy only when needed)."""
-    x = np.asarray(x, dtype=np.float32)
+    """float32 ``(n_samples, 2)`` from mono ``(n,)``/``(n, 1)`` or stereo input (copy only when needed).
+
+    Raises:
+        ValueError: not float samples, not 1 or 2 channels (channels last), no sample, or NaN/inf samples: the same
+            checks the command line makes on files.
+    """
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.floating):  # int16 samples cast to float would be 32768x too loud
+        raise ValueError(f"audio must be float samples in [-1, 1] (as automix.audio.read returns), got dtype "
+                         f"{x.dtype}")
+    x = x.astype(np.float32, copy=False)
     x = x[:, None] if x.ndim == 1 else x
     if x.ndim != 2 or x.shape[1] not in (1, 2):
-        raise ValueError(f"audio must be (n_samples,) or (n_samples, 1 or 2), got shape {x.shape}")
+        raise ValueError(f"audio must be (n_samples,) or (n_samples, 1 or 2) (channels last, mono or stereo), got "
+                         f"shape {x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError("audio has no samples")
     if not np.isfinite(max_abs(x)):  # NaN or inf anywhere (no whole-signal boolean temporary)
         raise ValueError("audio contains NaN or infinite samples")
     return np.repeat(x, 2, axis=1) if x.shape[1] == 1 else x
+
+
+def check_call(stem: str, mode: str, sample_rate: int, effects=(), features: dict | None = None) -> None:
+    """The argument checks of :func:`normalize_stem` and :func:`stem_feature`: stem type, mode, effects, rate and
+    the features the effects need; ValueError naming the problem."""
+    if stem not in FEATURE_STEMS:
+        raise ValueError(f"unknown stem type {stem!r}; expected one of {FEATURE_STEMS}")
+    if sample_rate != SAMPLE_RATE:
+        raise ValueError(f"effect normalization is defined at {SAMPLE_RATE} Hz only (features, FIR and compressor "
+                         f"times); resample the stem (got sample_rate={sample_rate})")
+    _check(effects, mode)
+    for effect in (e for e in effects if e != "reverb"):
+        try:
+            target = (features or {})[effect][stem]
+        except (KeyError, TypeError):
+            raise ValueError(f"features have no {effect}/{stem} entry; the {effect} effect needs it (load a "
+                             "features file with automix.fxnorm.load_features)") from None
+        if target is None or not np.all(np.isfinite(np.asarray(target, dtype=np.float64))):
+            raise ValueError(f"features {effect}/{stem} must be finite numbers")
 
 
 def pad(x: np.ndarray) -> np.ndarray:
@@ -58,29 +105,33 @@ def quantize_pcm16(x: np.ndarray) -> np.ndarray:
 
 
 def apply_effect(effect: str, x: np.ndarray, stem: str, features: dict | None, mode: str,
-                 rng: np.random.Generator | None = None, irs=None, analysis=None) -> tuple[np.ndarray, dict]:
+                 rng: np.random.Generator | None = None, irs=None, analysis=None,
+                 search: str | None = None) -> tuple[np.ndarray, dict]:
     """Apply one effect to a padded stereo stem; returns ``(y, report)``.
 
     ``analysis``: the measurement of ``x`` that :func:`feature_and_analysis` returned for this effect, if any (the
-    matching then skips measuring it again).
+    matching then skips measuring it again). ``search``: the compression search (:func:`default_search`).
+    In release mode the output may be float64 (the release's promotion); the chain quantizes it to 16 bit.
     """
     if effect == "reverb":
         if stem not in REVERB_STEMS:
             return x, {"action": "not applied to this stem"}
         if not irs:
             raise ValueError("the reverb effect needs impulse responses")
-        return apply_reverb_send(x, irs, rng if rng is not None else np.random.default_rng(0))
+        return apply_reverb_send(x, irs, rng)  # raises without a generator: no fixed-seed fallback
     target = features[effect][stem]
     if effect == "eq":
         return match_eq(x, target, stem, mode, analysis=analysis)
     if effect == "compression":
         from automix.fxnorm.dynamics import match_compression
 
-        return match_compression(x, target, stem, mode=mode, sample_rate=SAMPLE_RATE, statistic=analysis)
+        return match_compression(x, target, stem, mode=mode, sample_rate=SAMPLE_RATE,
+                                 search=default_search(mode, search), statistic=analysis)
     if effect == "panning":
         return match_panning(x, target, stem, mode)
     if effect == "loudness":
-        return match_loudness(x, float(np.asarray(target).reshape(-1)[0]))
+        return match_loudness(x, float(np.asarray(target).reshape(-1)[0]),
+                              precision="float64" if mode == "release" else "float32")
     raise ValueError(f"unknown effect {effect!r}; expected one of {EFFECTS}")
 
 
@@ -93,27 +144,32 @@ def _check(effects, mode) -> None:
 
 
 def run_chain(x: np.ndarray, stem: str, features: dict | None, effects, mode: str = "fixed",
-              rng: np.random.Generator | None = None, irs=None, analysis=None) -> tuple[np.ndarray, dict]:
+              rng: np.random.Generator | None = None, irs=None, analysis=None,
+              search: str | None = None) -> tuple[np.ndarray, dict]:
     """Apply ``effects`` (kept in the canonical order) to a *padded* stereo stem.
 
     An effect is skipped ("gated") when its input is silent. ``analysis`` (see :func:`feature_and_analysis`) is a
-    measurement of ``x`` itself, so it is only handed to the first effect. Returns ``(y_padded, {effect: report})``.
+    measurement of ``x`` itself, so it is only handed to the first effect. In release mode the output of every
+    effect is cropped, quantized to 16 bit and re-padded (the release's PCM_16 file per effect), so the result is
+    exactly what the release's last file holds. Returns ``(y_padded, {effect: report})``.
     """
     reports = {}
     for index, effect in enumerate(e for e in EFFECTS if e in effects):
-        if mode == "release" and index > 0:  # the release wrote (and re-read) a 16-bit file after each effect
-            x = pad(quantize_pcm16(crop(x)))
         if is_silent(x):
             reports[effect] = {"action": "gated"}
             continue
         start = time.perf_counter()
-        x, reports[effect] = apply_effect(effect, x, stem, features, mode, rng, irs, analysis if index == 0 else None)
+        x, reports[effect] = apply_effect(effect, x, stem, features, mode, rng, irs,
+                                          analysis if index == 0 else None, search)
+        if mode == "release":  # the release wrote (and the next effect re-read) a 16-bit file after each effect
+            x = pad(quantize_pcm16(crop(x)))
         reports[effect]["seconds"] = time.perf_counter() - start
     return x, reports
 
 
 def normalize_stem(x: np.ndarray, stem: str, features: dict | None, effects=EFFECTS, mode: str = "fixed",
-                   rng: np.random.Generator | None = None, irs=None, pre_irs=None) -> tuple[np.ndarray, dict]:
+                   rng: np.random.Generator | None = None, irs=None, pre_irs=None,
+                   sample_rate: int = SAMPLE_RATE, search: str | None = None) -> tuple[np.ndarray, dict]:
     """Normalize one stem: optional pre-reverb, then the effect chain (spec §1.3-§1.8).
 
     Args:
@@ -123,34 +179,41 @@ def normalize_stem(x: np.ndarray, stem: str, features: dict | None, effects=EFFE
         effects: effects to apply (any subset of :data:`EFFECTS`, always run in that order). ``"reverb"`` is
             skipped when ``irs`` is empty/None.
         mode: ``"fixed"`` (default) or ``"release"``.
-        rng: the stem's generator (IR and shelf draws); see :func:`stem_rng`.
+        rng: the stem's generator (IR and shelf draws); see :func:`stem_rng`. Required when vocals/other get
+            the reverb send or pre-reverb: there is no fallback seed (it would give every stem the same draw).
         irs: reverb-send IRs (:class:`automix.fxnorm.reverb.ImpulseResponse`).
         pre_irs: short IRs for pre-reverb of dry vocals/other (inference on dry input); None = no pre-reverb.
+        sample_rate: of ``x`` in Hz; only 44100 is accepted (the features and filters are defined there).
+        search: compression search, ``"grid"`` or ``"fast"``; default from the mode (:func:`default_search`).
 
     Returns:
         ``(y, report)``: float32 ``(n_samples, 2)`` and ``{"status": ..., "<effect>": {...}}`` where status is
         ``"normalized"``, ``"silent"`` (unchanged) or ``"all_zero"`` (zeros).
+
+    Raises:
+        ValueError: unknown stem/mode/effect, a rate other than 44.1 kHz, audio that is not float mono/stereo
+            ``(n_samples, channels)`` with finite samples, missing features, or a reverb draw without ``rng``.
     """
-    _check(effects, mode)
+    check_call(stem, mode, sample_rate, effects, features)
+    search = default_search(mode, search)
     x = as_stereo(x)
     if not np.any(x):
         return np.zeros_like(x), {"status": "all_zero"}
     if is_silent(x):
         return x.copy(), {"status": "silent"}
     effects = [e for e in effects if e != "reverb" or irs]
-    rng = rng if rng is not None else np.random.default_rng(0)
     report = {"status": "normalized"}
     padded = pad(x)
     if pre_irs and stem in REVERB_STEMS:
         padded, report["pre_reverb"] = apply_pre_reverb(padded, pre_irs, rng, mode)
-    padded, reports = run_chain(padded, stem, features, effects, mode, rng, irs)
+    padded, reports = run_chain(padded, stem, features, effects, mode, rng, irs, search=search)
     report.update(reports)
     return crop(padded), report
 
 
-def effect_feature(effect: str, x_padded: np.ndarray) -> np.ndarray | None:
+def effect_feature(effect: str, x_padded: np.ndarray, mode: str = "fixed") -> np.ndarray | None:
     """Per-file feature of ``effect`` on a padded stereo stem, or None (excluded)."""
-    return feature_and_analysis(effect, x_padded, "release")[0]
+    return feature_and_analysis(effect, x_padded, mode)[0]
 
 
 def feature_and_analysis(effect: str, x_padded: np.ndarray, mode: str = "fixed") -> tuple:
@@ -159,30 +222,33 @@ def feature_and_analysis(effect: str, x_padded: np.ndarray, mode: str = "fixed")
 
     The features pass computes the feature of effect *k* and then matches effect *k* on the same stem in the next
     stage: handing the analysis over saves a 65536-point STFT plus a loudness measurement (EQ) and two onset passes
-    (compression) per stem. In release mode matching measures each channel on its own, so there is nothing to reuse.
+    (compression) per stem. In release mode matching measures each channel on its own, so there is nothing to reuse,
+    and the features are computed in the release's arithmetic (float64 STFTs, pyloudnorm's meter).
     """
+    release = mode == "release"
     if effect == "eq":
         if is_silent(x_padded):
             return None, None
-        gain, spectrum, lufs = eq_analysis(x_padded)
+        gain, spectrum, lufs = eq_analysis(x_padded, mode=mode)
         if not np.isfinite(lufs):
             return None, None
-        return spectrum, ((gain, spectrum, lufs) if mode == "fixed" else None)
+        return spectrum, (None if release else (gain, spectrum, lufs))
     if effect == "compression":
         from automix.fxnorm.dynamics import compression_feature
 
-        value = compression_feature(x_padded)
-        return value, (value if mode == "fixed" and value is not None else None)
+        value = compression_feature(x_padded, mode=mode)
+        return value, (value if not release and value is not None else None)
     if effect == "panning":
-        return panning_feature(x_padded), None
+        return panning_feature(x_padded, mode), None
     if effect == "loudness":
-        return loudness_feature(x_padded), None
+        return loudness_feature(x_padded, precision="float64" if release else "float32"), None
     raise ValueError(f"effect {effect!r} has no feature; expected one of {FEATURE_EFFECTS}")
 
 
 def stem_feature(x: np.ndarray, stem: str, effect: str, features: dict | None, effects_before=(),
                  mode: str = "fixed", rng: np.random.Generator | None = None, irs=None,
-                 keep_audio: bool = False, padded: bool = False, analysis=None) -> tuple:
+                 keep_audio: bool = False, padded: bool = False, analysis=None,
+                 sample_rate: int = SAMPLE_RATE, search: str | None = None) -> tuple:
     """Feature of ``effect`` computed on the stem after applying ``effects_before`` to it (in memory).
 
     Args:
@@ -190,6 +256,9 @@ def stem_feature(x: np.ndarray, stem: str, effect: str, features: dict | None, e
             (already normalized by earlier effects: pass only the remaining ones).
         keep_audio: also return the processed padded stem so the next effect need not redo the chain.
         analysis: the analysis that the earlier call returned with ``x`` (for the first of ``effects_before``).
+        rng: the stem's generator; required only when ``effects_before`` has the reverb send of vocals/other.
+        sample_rate: of ``x`` in Hz; only 44100 is accepted.
+        search: compression search of the effects before (:func:`default_search`).
 
     Returns:
         ``(feature or None, status)`` with status ``"ok"``, ``"all_zero"``, ``"silent"`` or ``"no_feature"``
@@ -197,21 +266,20 @@ def stem_feature(x: np.ndarray, stem: str, effect: str, features: dict | None, e
         analysis or None)``, the analysis being for matching ``effect`` on that audio (see
         :func:`feature_and_analysis`).
     """
-    _check(effects_before, mode)
+    check_call(stem, mode, sample_rate, effects_before, features)
     result = _stem_feature(x if padded else pad(as_stereo(x)), stem, effect, features, effects_before, mode, rng,
-                           irs, analysis)
+                           irs, analysis, default_search(mode, search))
     return result if keep_audio else result[:2]
 
 
-def _stem_feature(x_padded, stem, effect, features, effects_before, mode, rng, irs, analysis) -> tuple:
+def _stem_feature(x_padded, stem, effect, features, effects_before, mode, rng, irs, analysis, search) -> tuple:
     if not np.any(x_padded):
         return None, "all_zero", None, None
     if is_silent(x_padded):
         return None, "silent", None, None
     effects_before = [e for e in effects_before if e != "reverb" or irs]
-    x_padded, _ = run_chain(x_padded, stem, features, effects_before, mode, rng, irs, analysis)
-    if mode == "release" and effects_before:
-        x_padded = pad(quantize_pcm16(crop(x_padded)))
+    # (release mode: run_chain leaves every effect's output quantized to 16 bit, as the files the release re-read)
+    x_padded, _ = run_chain(x_padded, stem, features, effects_before, mode, rng, irs, analysis, search)
     if is_silent(x_padded):
         return None, "silent", None, None
     value, analysis = feature_and_analysis(effect, x_padded, mode)

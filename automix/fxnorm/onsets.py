@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 44100
+from automix.conventions import SAMPLE_RATE
+
 ONSET_METHOD = "hfc"
 ONSET_FRAME_SIZE = 1024  # buffer size == hop size: consecutive, non-overlapping frames
 PEAK_PERCENTILE = 75.0
@@ -55,25 +56,31 @@ def detect_onsets(x_mono: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndar
     return np.unique(np.clip(np.asarray(positions, dtype=np.int64), 0, len(frames) - 1))
 
 
-def onset_peak_levels_db(x_mono: np.ndarray, onsets: np.ndarray) -> np.ndarray:
+def onset_peak_levels_db(x_mono: np.ndarray, onsets: np.ndarray, precision: str = "float64") -> np.ndarray:
     """Peak level of every inter-onset segment ``[o_i, o_{i+1})``, the last one running to the end.
 
     Args:
         x_mono: one channel, shape ``(n_samples,)``.
         onsets: sorted unique sample indices, shape ``(n_onsets,)``, ``n_onsets >= 1``.
+        precision: ``"float64"``: ``20·log10(max(peak, 1e-6))`` in float64; ``"float32"``: the release's
+            ``20·log10(peak + 1e-30)`` in float32 (its patched ``get_mean_peak`` works on a float32 copy).
 
     Returns:
-        ``20·log10(max |x|)`` per segment in dBFS, float64, shape ``(n_onsets,)``.
+        ``20·log10(max |x|)`` per segment in dBFS, shape ``(n_onsets,)`` (float64, or float32).
     """
     x_mono = np.asarray(x_mono)
     # max |x| per segment as max(max x, -min x): two streaming reductions in the input's precision (|x| is exact in
     # any float format, so the peaks are the same) instead of a float64 copy and its absolute value (~8x slower).
     peaks = np.maximum(np.maximum.reduceat(x_mono, onsets), -np.minimum.reduceat(x_mono, onsets))
+    if precision == "float32":
+        return 20 * np.log10(peaks.astype(np.float32) + 1e-30)
     return 20.0 * np.log10(np.maximum(peaks.astype(np.float64), PEAK_FLOOR))
 
 
 def top_quartile_statistic(levels_db: np.ndarray) -> tuple[float, float]:
-    """Mean and population std of the levels strictly above their 75th percentile (all levels if none is)."""
+    """Mean and population std of the levels strictly above their 75th percentile (all levels if none is).
+
+    Computed in the levels' precision (float32 levels give the release's float32 statistic)."""
     threshold = np.percentile(levels_db, PEAK_PERCENTILE)  # NumPy's default linear interpolation, as the release
     kept = levels_db[levels_db > threshold]
     if kept.size == 0:  # e.g. one onset, or all peaks equal
@@ -81,18 +88,23 @@ def top_quartile_statistic(levels_db: np.ndarray) -> tuple[float, float]:
     return float(np.mean(kept)), float(np.std(kept))
 
 
-def onset_peak_statistic(x_mono: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[float, float] | None:
+def onset_peak_statistic(x_mono: np.ndarray, sample_rate: int = SAMPLE_RATE,
+                         precision: str = "float64") -> tuple[float, float] | None:
     """The release's dynamics statistic of one channel (spec §1.6, ``mean_peak``).
 
     Args:
         x_mono: one channel, shape ``(n_samples,)``. The statistic depends on the absolute level (peaks in dBFS,
             aubio's -70 dB silence gate), so callers peak-normalize first.
         sample_rate: in Hz.
+        precision: ``"float32"`` (release mode): measured, as the release under NumPy 2, on the channel rounded to
+            float32, with float32 levels, percentile, mean and std; ``"float64"``: float64 levels.
 
     Returns:
         ``(mean_db, std_db)`` of the loud onset peaks, or ``None`` when no onset is detected.
     """
+    if precision == "float32":
+        x_mono = np.ascontiguousarray(x_mono, dtype=np.float32)
     onsets = detect_onsets(x_mono, sample_rate)
     if onsets.size == 0:
         return None
-    return top_quartile_statistic(onset_peak_levels_db(x_mono, onsets))
+    return top_quartile_statistic(onset_peak_levels_db(x_mono, onsets, precision))

@@ -8,6 +8,10 @@ towards ``0.9 x`` the reference similarity.
 Modes:
     ``release``: the release's gain-ratio heuristic with one global side; the "no re-panning above 16 kHz (6 kHz for
         drums)" rule applied to the *frame* index, so only the first ~15.7 s (~4.9 s for drums) are re-panned.
+        Computed with the release's arithmetic: the pre-pan applied to the samples (float32), STFTs in float64
+        rounded to complex64 and the inverse as ``librosa.istft`` (:mod:`~automix.fxnorm.stft`), the output rebuilt
+        as ``|X|·gain·(cos + i·sin)(angle X)``. The heuristic's gains reach ~1000x in near-silent bins of the weak
+        channel, so float32 FFT rounding there would be audible in the comparison with the release.
     ``fixed``: the limit applied to frequency bins over the whole file; each bin is moved exactly to the target
         similarity (energy ``L² + R²`` kept, the bin's own louder side kept); a side that carries nothing of the
         source (more than 40 dB down, e.g. a hard-panned part) takes the louder side's phase, so the part is
@@ -20,8 +24,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
+from automix.conventions import MODES
 from automix.fxnorm.loudness import SAMPLE_RATE, is_silent
-from automix.fxnorm.stft import ANALYSIS_FFT_SIZE, ANALYSIS_HOP, OverlapAdd, frames_per_block, n_frames, stft_blocks
+from automix.fxnorm.stft import (ANALYSIS_FFT_SIZE, ANALYSIS_HOP, LibrosaOverlapAdd, OverlapAdd, accumulate_frames,
+                                 frames_per_block, n_frames, stft_blocks)
 
 PAN_FFT_SIZE = 2048
 PAN_HOP = 1024
@@ -36,8 +42,14 @@ _EPS = 1e-20
 _BLOCK_FRAMES = 128  # frames per processing block: ~1-2 MiB temporaries stay in cache (measured fastest)
 
 
-def similarity(left_mag: np.ndarray, right_mag: np.ndarray) -> np.ndarray:
-    """Stereo similarity ``2·L·R / (L² + R²)`` in [0, 1] (magnitudes already floored)."""
+def similarity(left_mag: np.ndarray, right_mag: np.ndarray, release: bool = False) -> np.ndarray:
+    """Stereo similarity ``2·L·R / (L² + R²)`` in [0, 1] (magnitudes already floored).
+
+    ``release``: in the release's order ``2·(L·R)``, which differs in float32 where ``L·R`` is subnormal (bins of
+    all-zero frames, floored to 1e-20, give exactly 1 instead of 1.0000002).
+    """
+    if release:
+        return 2 * (left_mag * right_mag) / (left_mag ** 2 + right_mag ** 2)
     return 2.0 * left_mag * right_mag / (left_mag ** 2 + right_mag ** 2)
 
 
@@ -46,18 +58,28 @@ def _magnitudes(spectrum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.abs(spectrum[:, 0] + _EPS), np.abs(spectrum[:, 1] + _EPS)
 
 
-def panning_feature(x: np.ndarray) -> np.ndarray | None:
+def panning_feature(x: np.ndarray, mode: str = "fixed") -> np.ndarray | None:
     """Per-file panning feature: frame-mean similarity of a 65536/16384 STFT, float32 ``(32769,)``.
+
+    ``mode="release"`` computes it with the release's arithmetic (float64 STFT rounded to complex64, float32 frame
+    mean accumulated as NumPy does); ``"fixed"`` with a float32 STFT and a float64 sum (same to float32 rounding
+    except in near-silent bins).
 
     Returns ``None`` for silence or a non-stereo input (excluded from the average).
     """
     if is_silent(x) or x.shape[1] != 2:
         return None
-    total = np.zeros(ANALYSIS_FFT_SIZE // 2 + 1, dtype=np.float64)
     block = frames_per_block(ANALYSIS_FFT_SIZE)  # small blocks: temporaries stay in cache
+    count = n_frames(x.shape[0], ANALYSIS_FFT_SIZE, ANALYSIS_HOP)
+    if mode == "release":
+        total = np.zeros(ANALYSIS_FFT_SIZE // 2 + 1, dtype=np.float32)
+        for _, spectrum in stft_blocks(x, ANALYSIS_FFT_SIZE, ANALYSIS_HOP, block, precision="float64"):
+            accumulate_frames(total, similarity(*_magnitudes(spectrum), release=True))
+        return total / np.float32(count)
+    total = np.zeros(ANALYSIS_FFT_SIZE // 2 + 1, dtype=np.float64)
     for _, spectrum in stft_blocks(x, ANALYSIS_FFT_SIZE, ANALYSIS_HOP, block):
         total += similarity(*_magnitudes(spectrum)).sum(axis=0)
-    return (total / n_frames(x.shape[0], ANALYSIS_FFT_SIZE, ANALYSIS_HOP)).astype(np.float32)
+    return (total / count).astype(np.float32)
 
 
 def reference_to_pan_bins(reference: np.ndarray) -> np.ndarray:
@@ -86,25 +108,27 @@ def dominant_side(mean_pan_spectrum: np.ndarray, sample_rate: int = SAMPLE_RATE)
 
 
 def _side_gains(phi: np.ndarray, side: float) -> tuple[np.ndarray, np.ndarray]:
-    """The release's similarity -> (gL, gR) map: g = phi/2 on the weak side, 1 - g on the dominant side."""
-    g = np.clip(phi, 0.0, 1.0) / 2.0
-    if side > 0:
-        return g, 1.0 - g
-    if side < 0:
-        return 1.0 - g, g
-    half = np.full_like(g, 0.5)
-    return half, half
+    """The release's similarity -> (gL, gR) map: g = phi/2 on the weak side, 1 - g on the dominant side.
+
+    Written as the release computes it (``p`` = the right gain, left = ``1 - p``), so the float32 rounding is the
+    same (``1 - (1 - g)`` is not always ``g``).
+    """
+    g = np.clip(phi + 1e-30, 0.0, 1.0) / 2.0
+    p = (1.0 - g) if side > 0 else g if side < 0 else np.full_like(g, 0.5)
+    return 1.0 - p, p
 
 
 def _release_outputs(spectrum, target, side, limit_index, active, first_frame):
-    """The release heuristic on a block of frames starting at ``first_frame`` (frame-axis limit)."""
+    """The release heuristic on a block of frames starting at ``first_frame`` (frame-axis limit), in its arithmetic:
+    float32 gains, output ``|X|·gain·(cos + i·sin)(angle X)``."""
     left, right = _magnitudes(spectrum)
-    in_l, in_r = _side_gains(similarity(left, right), side)
+    in_l, in_r = _side_gains(similarity(left, right, release=True), side)
     ref_l, ref_r = _side_gains(target, side)
     gains = np.stack([ref_l / (in_l + _EPS), ref_r / (in_r + _EPS)], axis=1).astype(np.float32)
     gains[~active] = 1.0
     gains[max(0, limit_index - first_frame):] = 1.0  # [BUG reproduced] a frequency limit applied to frames
-    return (spectrum + _EPS) * gains
+    phase = np.angle(spectrum)
+    return (np.abs(spectrum) * gains) * (np.cos(phase) + np.sin(phase) * 1j)
 
 
 def _fixed_outputs(spectrum, target, side, limit_index, active, first_frame=0):
@@ -152,7 +176,7 @@ def match_panning(x: np.ndarray, reference: np.ndarray, stem: str, mode: str = "
         ``(y, report)``: float32 ``(n_samples, 2)``; report with the side, the pre-pan gains, and the mean
         similarity below the limit frequency before and after (active frames).
     """
-    if mode not in ("fixed", "release"):
+    if mode not in MODES:
         raise ValueError(f"mode must be 'fixed' or 'release', got {mode!r}")
     if x.ndim != 2 or x.shape[1] != 2:
         raise ValueError(f"panning needs stereo audio (n_samples, 2), got shape {x.shape}")
@@ -160,19 +184,24 @@ def match_panning(x: np.ndarray, reference: np.ndarray, stem: str, mode: str = "
         return x.astype(np.float32, copy=True), {"action": "gated"}
     x = np.asarray(x, dtype=np.float32)
     count = n_frames(x.shape[0] + 2 * PAN_FFT_SIZE, PAN_FFT_SIZE, PAN_HOP)
+    precision = "float64" if mode == "release" else "float32"
     # 2048 zeros at both ends (the release's padding), added block by block instead of copying the stem
-    blocks = lambda: stft_blocks(x, PAN_FFT_SIZE, PAN_HOP, _BLOCK_FRAMES, pad=PAN_FFT_SIZE)  # noqa: E731
-    pan_sum = sum(pan_spectrum_sum(block) for _, block in blocks())
+    blocks = lambda signal: stft_blocks(signal, PAN_FFT_SIZE, PAN_HOP, _BLOCK_FRAMES, pad=PAN_FFT_SIZE,  # noqa: E731
+                                        precision=precision)
+    pan_sum = sum(pan_spectrum_sum(block) for _, block in blocks(x))
     side = dominant_side(pan_sum / count, sample_rate)
     alpha = PRE_PAN_ALPHA if side > 0 else 1.0 - PRE_PAN_ALPHA
-    pre_pan = np.array([1.0 - alpha, alpha], dtype=np.float32)[None, :, None]
     target = PANNING_GAIN_K * reference_to_pan_bins(reference)
     limit_index = int(np.floor(MAX_PAN_FREQ_HZ[stem] * PAN_FFT_SIZE / sample_rate))
-    remap = _release_outputs if mode == "release" else _fixed_outputs
-    adder = OverlapAdd(count, 2, PAN_FFT_SIZE, PAN_HOP)
+    if mode == "release":  # the release's Panner scales the samples (float32 gains), then takes a new STFT
+        source, pre_pan = x * _linear_pan_gains(alpha), None
+        remap, adder = _release_outputs, LibrosaOverlapAdd(count, 2, PAN_FFT_SIZE, PAN_HOP)
+    else:  # the same gains applied to the spectrum (linear), no copy of the stem
+        source, pre_pan = x, np.array([1.0 - alpha, alpha], dtype=np.float32)[None, :, None]
+        remap, adder = _fixed_outputs, OverlapAdd(count, 2, PAN_FFT_SIZE, PAN_HOP)
     sums = np.zeros(3)  # similarity before, after, number of bins
-    for start, spectrum in blocks():
-        spectrum = spectrum * pre_pan
+    for start, spectrum in blocks(source):
+        spectrum = spectrum if pre_pan is None else spectrum * pre_pan
         loudest = np.abs(spectrum[:, 0] + spectrum[:, 1]).max(axis=1)
         active = 20.0 * np.log10(loudest + _EPS) >= FRAME_GATE_DB
         out = remap(spectrum, target, side, limit_index, active, start)
@@ -185,3 +214,9 @@ def match_panning(x: np.ndarray, reference: np.ndarray, stem: str, mode: str = "
               "pre_pan_gains": [1.0 - alpha, alpha], "similarity_before": mean(sums[0]),
               "similarity_after": mean(sums[1]), "target_similarity": float(target[:limit_index].mean())}
     return np.ascontiguousarray(y), report
+
+
+def _linear_pan_gains(pan: float) -> np.ndarray:
+    """The release's linear pan law gains ``(L, R)`` for a pan position in [0, 1], as float32 (its Panner)."""
+    theta = pan * (np.pi / 2)
+    return np.array([((np.pi / 2) - theta) * (2 / np.pi), theta * (2 / np.pi)], dtype=np.float32)

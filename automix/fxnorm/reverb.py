@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from automix import audio
+from automix.conventions import SAMPLE_RATE
 from automix.fxnorm.convolution import convolve_segment
 
-SAMPLE_RATE = 44100
 REVERB_STEMS = ("vocals", "other")
 SEND_SHELF_GAIN_DB = -30.0
 SEND_SHELF_Q = 0.707
@@ -143,6 +143,9 @@ def convolve_aligned(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
 def _draw_send(irs: list[ImpulseResponse], rng: np.random.Generator) -> tuple[ImpulseResponse, float, float]:
     if not irs:
         raise ValueError("reverb needs at least one impulse response")
+    if not isinstance(rng, np.random.Generator):  # no silent fallback: one fixed seed would give every stem one draw
+        raise ValueError(f"reverb draws an IR and two shelf corners: give rng=numpy.random.Generator (e.g. "
+                         f"automix.fxnorm.stem_rng(seed, song, stem)), got {type(rng).__name__}")
     ir = irs[int(rng.integers(len(irs)))]
     return ir, float(rng.uniform(*LOW_SHELF_RANGE_HZ)), float(rng.uniform(*HIGH_SHELF_RANGE_HZ))
 

@@ -3,6 +3,12 @@
 The release calls ``librosa.stft(center=False)`` / ``librosa.istft(center=False)`` channel by channel. These
 functions compute the same thing for all channels at once with ``scipy.fft`` (float32 in, complex64 out), so the
 panning and EQ stages need no Python loop over frames, bins or channels.
+
+``precision="float64"`` (release mode) reproduces librosa's arithmetic instead: the frames are windowed with the
+float64 window and transformed in float64 (``numpy.fft``), and only the result is rounded to complex64; the inverse
+multiplies float32 ``irfft`` frames by the float64 window and overlap-adds them frame by frame into a float32 buffer
+(:class:`LibrosaOverlapAdd`). Near-silent bins are where this matters: the release's panning gains amplify them up
+to ~1000x, so a float32 FFT's rounding there shows up in its output.
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ ANALYSIS_FFT_SIZE = 65536  # EQ and panning features, EQ matching (spec §1.1 FF
 ANALYSIS_HOP = 16384
 
 
-def sqrt_hann(n_fft: int) -> np.ndarray:
-    """Periodic square-root Hann window ``sqrt(hanning(n_fft + 1)[:-1])``, float32, shape ``(n_fft,)``."""
-    return np.sqrt(np.hanning(n_fft + 1)[:-1]).astype(np.float32)
+PRECISIONS = ("float32", "float64")
+
+
+def sqrt_hann(n_fft: int, dtype=np.float32) -> np.ndarray:
+    """Periodic square-root Hann window ``sqrt(hanning(n_fft + 1)[:-1])``, shape ``(n_fft,)`` (float32 by default)."""
+    return np.sqrt(np.hanning(n_fft + 1)[:-1]).astype(dtype)
 
 
 def n_frames(n_samples: int, n_fft: int, hop: int) -> int:
@@ -37,7 +46,7 @@ def _gather(x: np.ndarray, lo: int, hi: int) -> np.ndarray:
 
 
 def stft_blocks(x: np.ndarray, n_fft: int, hop: int, block_frames: int, window: np.ndarray | None = None,
-                pad: int = 0):
+                pad: int = 0, precision: str = "float32", gain: float = 1.0):
     """Yield ``(first_frame, spectrum)`` for consecutive blocks of ``block_frames`` frames of :func:`stft`.
 
     Each block's samples are gathered channel-major into a small buffer, windowed into a buffer reused by every
@@ -48,21 +57,33 @@ def stft_blocks(x: np.ndarray, n_fft: int, hop: int, block_frames: int, window: 
     Args:
         x: audio ``(n_samples, n_channels)``.
         pad: frames of ``x`` zero-padded by ``pad`` samples at both ends (without making the padded copy).
+        precision: ``"float32"`` (float32 window and FFT) or ``"float64"`` (librosa's arithmetic: float64 window and
+            FFT, the result rounded to complex64).
+        gain: ``"float64"`` only: the samples are scaled by it in float64 first (the release's float64 analysis
+            signal ``gain · x``, without making it).
 
     Yields:
         ``(start, complex64 (n_block_frames, n_channels, n_fft // 2 + 1))``.
     """
-    window = sqrt_hann(n_fft) if window is None else window
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    dtype = np.float64 if precision == "float64" else np.float32
+    window = sqrt_hann(n_fft, dtype) if window is None else window
     x = np.asarray(x, dtype=np.float32)
     count = n_frames(x.shape[0] + 2 * pad, n_fft, hop)
-    windowed = np.empty((x.shape[1], min(block_frames, count), n_fft), dtype=np.float32)
+    windowed = np.empty((x.shape[1], min(block_frames, count), n_fft), dtype=dtype)
     for start in range(0, count, block_frames):
         size = min(block_frames, count - start)
         samples = _gather(x, start * hop - pad, (start + size - 1) * hop + n_fft - pad)
+        if precision == "float64":
+            samples = samples * np.float64(gain) if gain != 1.0 else samples.astype(np.float64)
         frames = sliding_window_view(samples, n_fft, axis=1)[:, ::hop]
         np.multiply(frames, window, out=windowed[:, :size])
-        spectrum = scipy.fft.rfft(windowed[:, :size], axis=-1)
-        yield start, spectrum.astype(np.complex64, copy=False).transpose(1, 0, 2)
+        if precision == "float64":  # numpy.fft, as librosa
+            spectrum = np.fft.rfft(windowed[:, :size], axis=-1).astype(np.complex64)
+        else:
+            spectrum = scipy.fft.rfft(windowed[:, :size], axis=-1).astype(np.complex64, copy=False)
+        yield start, spectrum.transpose(1, 0, 2)
 
 
 def frames_per_block(n_fft: int, n_channels: int = 2, block_bytes: int = 2 ** 21) -> int:
@@ -132,6 +153,39 @@ class OverlapAdd:
         return self.rows.reshape(-1, self.rows.shape[2])
 
 
+class LibrosaOverlapAdd:
+    """``librosa.istft(center=False)`` arithmetic, block by block (release mode; same interface as OverlapAdd).
+
+    Each frame is ``irfft`` in float32 (``numpy.fft``), multiplied by the float64 window, and added frame after frame
+    into a float32 buffer (every addition rounded to float32, earlier frames first, as librosa's numba loop); the
+    result is divided by librosa's float32 window sum-square wherever that exceeds the float32 ``tiny``.
+    """
+
+    def __init__(self, n_frames: int, n_channels: int, n_fft: int, hop: int):
+        if n_fft % hop:
+            raise ValueError(f"overlap-add needs n_fft ({n_fft}) to be a multiple of hop ({hop})")
+        self.n_frames, self.n_fft, self.hop, self.overlap = n_frames, n_fft, hop, n_fft // hop
+        self.window = sqrt_hann(n_fft, np.float64)
+        self.rows = np.zeros((n_frames + self.overlap - 1, hop, n_channels), dtype=np.float32)
+
+    def add(self, start: int, spectrum: np.ndarray) -> None:
+        frames = self.window * np.fft.irfft(spectrum, n=self.n_fft, axis=-1)  # float32 irfft -> float64 product
+        # Row r receives part p of frame r - p: adding the parts from the last to the first adds earlier frames first.
+        for part in reversed(range(self.overlap)):
+            block = frames[:, :, part * self.hop:(part + 1) * self.hop].transpose(0, 2, 1)
+            self.rows[start + part:start + part + len(frames)] += block
+
+    def result(self) -> np.ndarray:
+        n_rows = self.rows.shape[0]
+        squares = (self.window ** 2).reshape(self.overlap, self.hop)
+        total = np.zeros((n_rows, self.hop), dtype=np.float32)  # librosa's window_sumsquare, frame by frame
+        for part in reversed(range(self.overlap)):
+            total[part:part + self.n_frames] += squares[part]
+        y = self.rows.reshape(-1, self.rows.shape[2])
+        total = total.reshape(-1, 1)
+        return np.divide(y, total, out=y, where=total > np.finfo(np.float32).tiny)
+
+
 def istft(spectrum: np.ndarray, hop: int, window: np.ndarray | None = None) -> np.ndarray:
     """Inverse of :func:`stft` with librosa's window-sum-square normalization (``center=False``).
 
@@ -165,3 +219,37 @@ def mean_magnitude(x: np.ndarray, n_fft: int = ANALYSIS_FFT_SIZE, hop: int = ANA
     for _, spectrum in stft_blocks(x, n_fft, hop, frames_per_block(n_fft, x.shape[1])):
         total += np.abs(spectrum).sum(axis=0)
     return (total / count).astype(np.float32)
+
+
+def accumulate_frames(total: np.ndarray, values: np.ndarray) -> None:
+    """``total += values[0]; total += values[1]; ...`` in ``total``'s dtype, frame by frame.
+
+    This is the order in which ``np.mean(a, axis=0)`` (and ``axis=(0, 1)``, C order) accumulates a float32 array,
+    so the release's float32 frame means are reproduced bit for bit.
+    """
+    for row in values.reshape(-1, values.shape[-1]):
+        total += row
+
+
+def release_mean_magnitude(x: np.ndarray, gain: float = 1.0, n_fft: int = ANALYSIS_FFT_SIZE,
+                           hop: int = ANALYSIS_HOP, over_channels: bool = False) -> np.ndarray:
+    """The release's mean STFT magnitude of ``gain · x``: librosa STFT (float64 arithmetic, complex64 result),
+    ``|.|`` in float32, mean over frames (and channels, ``over_channels``) accumulated in float32 as NumPy does.
+
+    Returns:
+        float32 ``(n_channels, n_fft // 2 + 1)``, or ``(n_fft // 2 + 1,)`` with ``over_channels``.
+    """
+    count = n_frames(x.shape[0], n_fft, hop)
+    if count == 0:
+        raise ValueError(f"signal of {x.shape[0]} samples is shorter than one {n_fft}-sample analysis frame")
+    n_bins = n_fft // 2 + 1
+    total = np.zeros(n_bins if over_channels else (x.shape[1], n_bins), dtype=np.float32)
+    for _, spectrum in stft_blocks(x, n_fft, hop, frames_per_block(n_fft, x.shape[1]), precision="float64",
+                                   gain=gain):
+        magnitude = np.abs(spectrum)
+        if over_channels:  # frames outer, channels inner: np.mean(axis=(0, 1))
+            accumulate_frames(total, magnitude)
+        else:
+            for channel in range(x.shape[1]):
+                accumulate_frames(total[channel], magnitude[:, channel])
+    return total / np.float32(count * (x.shape[1] if over_channels else 1))

@@ -1,9 +1,11 @@
 """Networks of automix and the registry that builds them from an experiment config (release key names).
 
 ``build_model(config)`` maps ``NET_TYPE`` to a class: ``CAFX_TDCN_MIX`` (FxNorm-Automix mixing network),
-``CAFX_TDCN`` (the same network; ``PRETRAIN`` selects the front-end pre-training mode) and ``WAVEUNET``. Models never
-read files: load a checkpoint with ``torch.load(path, weights_only=True)`` and pass the state_dict to
-:func:`load_weights` (or ``model.load_state_dict``).
+``CAFX_TDCN`` (the same network; ``PRETRAIN`` selects the front-end pre-training mode, default true for
+``CAFX_TDCN`` only) and ``WAVEUNET``. Missing keys take the defaults of :func:`automix.config.setting`, the ones
+:func:`automix.config.validate_config` fills in, so a raw dict and its validated version build the same network.
+Models never read files: load a checkpoint with ``torch.load(path, weights_only=True)`` and pass the state_dict
+to :func:`load_weights` (or ``model.load_state_dict``).
 """
 
 from __future__ import annotations
@@ -14,50 +16,42 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from automix.models import blocks
+from automix.config import setting
 from automix.models.fxnorm_automix import FxNormAutomix
 from automix.models.wave_u_net import WaveUNet
+from automix.receptive_field import guard_samples_for_config
 
 logger = logging.getLogger(__name__)
 
 FRONT_END_MODULES = ("conv_1", "conv_2")  # what the release transfers from pre-training (PRETRAIN_FRONT_END)
 
 
-def _n_targets(config: dict) -> int:
-    if config.get("TARGETS"):
-        return len(config["TARGETS"][0])
-    return 1 if config.get("PRETRAIN") else len(config.get("OUTPUTS", ["mixture"]))
-
-
 def _common_args(config: dict) -> dict:
-    return {"n_stems": len(config.get("INPUTS", ["vocals", "bass", "drums", "other"])),
-            "n_channels": int(config.get("N_CHANNELS", 2)), "n_targets": _n_targets(config)}
+    return {"n_stems": len(setting(config, "INPUTS")), "n_channels": setting(config, "N_CHANNELS"),
+            "n_targets": len(setting(config, "TARGETS")[0])}
 
 
 def _build_fxnorm(config: dict, generator: torch.Generator | None) -> FxNormAutomix:
-    pretrain = bool(config.get("PRETRAIN", config["NET_TYPE"] == "CAFX_TDCN"))
     return FxNormAutomix(
-        **_common_args(config), n_features_encoder=config.get("N_FEATURES_ENCODER", 128),
-        kernel_size_encoder=config.get("KERNEL_SIZE_ENCODER", 64), max_pooling=config.get("MAX_POOLING", 64),
-        n_features_separation=config.get("N_FEATURES_SEPARATION_MODULE", 256),
-        n_features_out=config.get("N_FEATURES_OUT", 64), n_features_tb=config.get("N_FEATURES_TB", 128),
-        kernel_size_tb=config.get("KERNEL_SIZE_TB", 3), n_tb_per_repeat=config.get("N_TB_PER_REPEAT", 6),
-        n_repeats=config.get("N_REPEATS", 4), se_amp_ratio=config.get("SE_AMP_RATIO", 16), pretrain=pretrain,
-        generator=generator)
+        **_common_args(config), n_features_encoder=setting(config, "N_FEATURES_ENCODER"),
+        kernel_size_encoder=setting(config, "KERNEL_SIZE_ENCODER"), max_pooling=setting(config, "MAX_POOLING"),
+        n_features_separation=setting(config, "N_FEATURES_SEPARATION_MODULE"),
+        n_features_out=setting(config, "N_FEATURES_OUT"), n_features_tb=setting(config, "N_FEATURES_TB"),
+        kernel_size_tb=setting(config, "KERNEL_SIZE_TB"), n_tb_per_repeat=setting(config, "N_TB_PER_REPEAT"),
+        n_repeats=setting(config, "N_REPEATS"), se_amp_ratio=setting(config, "SE_AMP_RATIO"),
+        pretrain=setting(config, "PRETRAIN"), generator=generator)
 
 
 def _build_wave_u_net(config: dict, generator: torch.Generator | None) -> WaveUNet:
-    for key, supported in (("CONV_TYPE", "gn"), ("RES", "fixed"), ("DEPTH", 1)):
+    for key, supported in (("CONV_TYPE", "gn"), ("RES", "fixed"), ("DEPTH", 1), ("STRIDES", 1)):
         if config.get(key, supported) != supported:
             raise NotImplementedError(f"WAVEUNET {key}={config[key]!r}: only {supported!r} (the release's) is "
                                       "implemented")
-    model = WaveUNet(**_common_args(config), n_features=config.get("N_FEATURES_ENCODER", 24),
-                     levels=config.get("LEVELS", 5), feature_growth=config.get("FEATURE_GROWTH", "double"),
-                     kernel_size=config.get("KERNEL_SIZE_ENCODER", 5), stride=config.get("STRIDES", 1))
-    seq, out_seq = config.get("TRAINING_SEQ_LENGTH"), config.get("OUTPUT_SEQ_LENGTH")
-    if seq is not None and out_seq is not None and seq - out_seq != model.shrink:
-        raise ValueError(f"OUTPUT_SEQ_LENGTH {out_seq} != TRAINING_SEQ_LENGTH {seq} - {model.shrink}")
-    return model
+    # The network takes any input longer than its shrink; the release sizes it from OUTPUT_SEQ_LENGTH
+    # (automix.receptive_field.network_input_length), and the config validation warns about a mismatch.
+    return WaveUNet(**_common_args(config), n_features=setting(config, "N_FEATURES_ENCODER"),
+                    levels=setting(config, "LEVELS"), feature_growth=setting(config, "FEATURE_GROWTH"),
+                    kernel_size=setting(config, "KERNEL_SIZE_ENCODER"), stride=setting(config, "STRIDES"))
 
 
 MODEL_REGISTRY = {"CAFX_TDCN_MIX": _build_fxnorm, "CAFX_TDCN": _build_fxnorm, "WAVEUNET": _build_wave_u_net}
@@ -85,21 +79,6 @@ def build_model(config: dict, seed: int | None = None) -> nn.Module:
         torch.manual_seed(seed)
         generator = torch.Generator().manual_seed(seed + 1)
         return MODEL_REGISTRY[net_type](config, generator)
-
-
-def guard_samples_for_config(config: dict) -> int:
-    """Guard band (samples each side) of an experiment, as the release computes it (spec §3.2, §3.3).
-
-    32446 for the FxNorm-Automix configs; 32540 for the Wave-U-Net config, whose release config reuses the FxNorm
-    helper with kernel 128 (32574) minus half the 68-sample valid-convolution shrink.
-    """
-    if config.get("NET_TYPE") == "WAVEUNET":
-        kernel = config.get("KERNEL_SIZE_ENCODER", 5)
-        shrink = (kernel - 1) * (4 * (config.get("LEVELS", 5) - 1) + 1)
-        return blocks.guard_samples(128, 3, 6, 4, 64) - shrink // 2
-    return blocks.guard_samples(config.get("KERNEL_SIZE_ENCODER", 64), config.get("KERNEL_SIZE_TB", 3),
-                                config.get("N_TB_PER_REPEAT", 6), config.get("N_REPEATS", 4),
-                                config.get("MAX_POOLING", 64))
 
 
 @dataclass

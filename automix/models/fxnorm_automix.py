@@ -6,16 +6,20 @@ tanh. In pre-training mode the front-end auto-encodes each stem (max-unpool inst
 
 Parameter names follow the original release so its ``.params`` state_dicts load with ``strict=True``.
 
-Two forward implementations compute the same function:
+:meth:`FxNormAutomix.forward` (training with autograd, and one-pass inference) rearranges the release's forward
+without changing the result beyond float rounding: FFT convolutions for the long kernels (``conv_impl="fft"``,
+:mod:`automix.models.fft_conv`); softplus after the max-pool (softplus is increasing, so
+``pool(softplus(c)) = softplus(pool(c))``, 64x fewer evaluations); the mask multiplies ``p`` frame-wise by
+broadcasting (no upsampled copy); the SE mean ``mean_t |m p|`` is ``sum_f m_f sum_{t in f} |p_t| / T`` (m >= 0 is
+constant per 64-sample frame), reusing ``|p|``; and in mixing mode the 4 stems are summed *before* the (linear)
+transposed conv by summing its kernels per output channel (128->2 instead of 128->8). Songs of any length are mixed
+by :func:`automix.mixing.mix` (chunked, same result). A step-by-step transcription of the release's forward, the
+yardstick of the tests, lives with the tests (``tests/release_reference.py``).
 
-* :meth:`FxNormAutomix.forward_reference` follows the release step by step (``F.conv1d``, upsampled mask, SE on
-  the full-rate signal). It is the yardstick of the tests.
-* :meth:`FxNormAutomix.forward` (used for training and mixing) rearranges it without changing the result beyond
-  float rounding: FFT convolutions for the long kernels; softplus after the max-pool (softplus is increasing, so
-  ``pool(softplus(c)) = softplus(pool(c))``, 64x fewer evaluations); the mask multiplies ``p`` frame-wise by
-  broadcasting (no upsampled copy); the SE mean ``mean_t |m p|`` is ``sum_f m_f sum_{t in f} |p_t| / T`` (m >= 0 is
-  constant per 64-sample frame), reusing ``|p|``; and in mixing mode the 4 stems are summed *before* the (linear)
-  transposed conv by summing its kernels per output channel (128->2 instead of 128->8).
+Mixed precision: ``forward`` runs under ``torch.autocast`` (CPU bfloat16, CUDA float16/bfloat16). The FFT
+convolutions then compute in float32 and return float32; the direct convolutions, 1x1 convs, BLSTM and SE layers
+run in the autocast dtype; the SE's frame sums are accumulated in float32. Measured differences to float32: the
+project README (networks section).
 
 References:
     M. A. Martínez-Ramírez, W.-H. Liao, G. Fabbro, S. Uhlich, C. Nagashima, Y. Mitsufuji, "Automatic music mixing
@@ -29,6 +33,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from automix.models import blocks
+from automix.models import fft_conv
+from automix.receptive_field import guard_samples
 
 
 class FxNormAutomix(nn.Module):
@@ -66,7 +72,7 @@ class FxNormAutomix(nn.Module):
                  n_tb_per_repeat: int = 6, n_repeats: int = 4, se_amp_ratio: int = 16, pretrain: bool = False,
                  lstm_layers: int = 3, lstm_dropout: float = 0.1, chrono_t_max: int = 32,
                  generator: torch.Generator | None = None, conv_impl: str = "fft",
-                 fft_size: int = blocks.DEFAULT_FFT_SIZE):
+                 fft_size: int = fft_conv.DEFAULT_FFT_SIZE):
         super().__init__()
         n_in, n_feat = n_stems * n_channels, n_features_encoder
         self.n_stems, self.n_channels, self.n_targets = n_stems, n_channels, n_targets
@@ -96,8 +102,8 @@ class FxNormAutomix(nn.Module):
 
     @property
     def guard_samples(self) -> int:
-        """Guard band in samples each side (32446 for the ISMIR configs), see :func:`blocks.guard_samples`."""
-        return blocks.guard_samples(self.kernel_size, self.kernel_size_tb, self.n_tb_per_repeat, self.n_repeats,
+        """Guard band in samples each side (32446 for the ISMIR configs), see :func:`automix.receptive_field.guard_samples`."""
+        return guard_samples(self.kernel_size, self.kernel_size_tb, self.n_tb_per_repeat, self.n_repeats,
                                     self.max_pooling)
 
     def check_input(self, x: torch.Tensor) -> None:
@@ -110,6 +116,9 @@ class FxNormAutomix(nn.Module):
     # ----------------------------------------------------------------------------------------------- latent path
     def latent_mask(self, z: torch.Tensor) -> torch.Tensor:
         """Mask at the pooled rate from the pooled front-end features (TCN -> BLSTM), mixing mode.
+
+        Used by :meth:`forward`; the chunked mix uses the in-place equivalent
+        :func:`automix.models.inference_latent.latent_mask_inplace`.
 
         Args:
             z: ``(batch, N, frames)`` (after max-pool and softplus).
@@ -128,9 +137,10 @@ class FxNormAutomix(nn.Module):
         m, _ = self.blstm(m.transpose(1, 2))
         return F.softplus(m).transpose(1, 2).reshape(batch, self.n_targets, n_feat, n_frames)
 
-    # --------------------------------------------------------------------------------------------- fast forward
+    # ------------------------------------------------------------------------------------------------- forward
     def front_end(self, x: torch.Tensor):
-        """Front-end encoder: ``p = conv_1(x)``, ``|p|`` and the max-pooled conv_2 output *before* softplus.
+        """Front-end encoder of :meth:`forward`: ``p = conv_1(x)``, ``|p|`` and the max-pooled conv_2 output *before*
+        softplus.
 
         Uses ``self.conv_impl`` (``"direct"``: ``F.conv1d`` with explicit zero padding, much faster on CPU than
         PyTorch's ``padding="same"`` path for even kernels; ``"fft"``: overlap-save FFT convolutions).
@@ -146,55 +156,63 @@ class FxNormAutomix(nn.Module):
         return p, abs_p, pooled, indices
 
     def correlate(self, x: torch.Tensor, weight: torch.Tensor, depthwise: bool) -> torch.Tensor:
-        """"Same"-padded cross-correlation (``(K-1)//2`` zeros left, ``K//2`` right) with ``self.conv_impl``."""
+        """"Same"-padded cross-correlation (``(K-1)//2`` zeros left, ``K//2`` right) with ``self.conv_impl``.
+
+        Used by :meth:`front_end`. ``"fft"`` returns float32 also under autocast; ``"direct"`` the autocast dtype.
+        """
         width = weight.shape[-1]
         left, right = (width - 1) // 2, width // 2
         if self.conv_impl == "fft":
-            fft_conv = blocks.fft_depthwise_correlate if depthwise else blocks.fft_correlate
-            return fft_conv(x, weight, left, right, self.fft_size)
-        return self.correlate_valid(F.pad(x, (left, right)), weight, depthwise)
-
-    def correlate_valid(self, x: torch.Tensor, weight: torch.Tensor, depthwise: bool) -> torch.Tensor:
-        """Unpadded cross-correlation ``(b, C_in, T) -> (b, C_out, T - K + 1)`` with ``self.conv_impl``."""
-        if self.conv_impl == "fft":
-            fft_conv = blocks.fft_depthwise_correlate if depthwise else blocks.fft_correlate
-            return fft_conv(x, weight, 0, 0, self.fft_size)
-        return F.conv1d(x, weight, groups=x.shape[1] if depthwise else 1)
+            correlate = fft_conv.fft_depthwise_correlate if depthwise else fft_conv.fft_correlate
+            return correlate(x, weight, left, right, self.fft_size)
+        return F.conv1d(F.pad(x, (left, right)), weight, groups=x.shape[1] if depthwise else 1)
 
     def mix_gains(self, mask: torch.Tensor, frame_abs_sum: torch.Tensor, n_samples: int) -> torch.Tensor:
-        """Per-frame channel gains ``mask * SE(mean_t |mask * p|)``.
+        """Per-frame channel gains ``mask * SE(mean_t |mask * p|)`` (used by :meth:`forward` and by the chunked mix).
 
         Args:
             mask: ``(batch, n_targets, N, frames)``.
-            frame_abs_sum: ``sum_{t in frame} |p_t|``, ``(batch, N, frames)`` (may cover only part of the song when
-                the caller accumulates it chunk by chunk: then pass the total in ``mean_abs`` form via
-                :meth:`gains_from_mean_abs`).
+            frame_abs_sum: ``sum_{t in frame} |p_t|`` over the whole signal, ``(batch, N, frames)``.
             n_samples: samples in the whole signal (the SE mean's denominator).
 
         Returns:
             ``(batch, n_targets, N, frames)``.
         """
         mean_abs = (mask * frame_abs_sum.unsqueeze(1)).sum(-1) / n_samples
-        return self.gains_from_mean_abs(mask, mean_abs)
-
-    def gains_from_mean_abs(self, mask: torch.Tensor, mean_abs: torch.Tensor) -> torch.Tensor:
-        """``mask * SE(mean_abs)`` with ``mean_abs`` ``(batch, n_targets, N)`` -> ``(batch, n_targets, N, frames)``."""
         return mask * self.se_block.gains(mean_abs).unsqueeze(-1)
 
     def mixture_kernel(self) -> torch.Tensor:
-        """conv_1's kernel summed over stems per output channel: ``(N, n_channels, L)`` (decoder + stem sum)."""
+        """conv_1's kernel summed over stems per output channel: ``(N, n_channels, L)`` (decoder + stem sum).
+
+        Used by :meth:`forward` (mixing mode) and the chunked mix.
+        """
         weight = self.conv_1.weight
         return weight.reshape(weight.shape[0], self.n_stems, self.n_channels, -1).sum(1)
 
     def decode(self, y: torch.Tensor, kernel: torch.Tensor, fft: bool = False) -> torch.Tensor:
-        """Crop ``(L-1)//2`` / ``L//2`` samples and apply the tied transposed conv: ``(b, N, T) -> (b, C, T)``."""
+        """Crop ``(L-1)//2`` / ``L//2`` samples and apply the tied transposed conv: ``(b, N, T) -> (b, C, T)``.
+
+        Used by :meth:`forward`. ``fft=True`` returns float32 also under autocast.
+        """
         n_samples = y.shape[-1]
         crop = ((self.kernel_size - 1) // 2, self.kernel_size // 2)
         if fft:  # crops inside its one padded copy of y (no extra full-rate copy, forward or backward)
-            return blocks.fft_transposed_conv(y, kernel, self.fft_size, crop)
+            return fft_conv.fft_transposed_conv(y, kernel, self.fft_size, crop)
         return F.conv_transpose1d(y[..., crop[0]:n_samples - crop[1]], kernel)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One-pass forward with autograd: the training forward, and inference on inputs that fit in memory.
+
+        Runs under ``torch.autocast`` too (see the module docstring). :func:`automix.mixing.mix` mixes songs of any
+        length with bounded memory instead (inference only, float32, same result).
+
+        Args:
+            x: ``(batch, n_stems * n_channels, time)``, time a multiple of ``max_pooling``.
+
+        Returns:
+            ``(n_targets, batch, n_channels, time)`` (mixing) or ``(n_stems, batch, n_channels, time)``
+            (pre-training); float32 when the decoder is an FFT convolution, else the autocast dtype under autocast.
+        """
         self.check_input(x)
         batch, _, n_samples = x.shape
         n_frames = n_samples // self.max_pooling
@@ -205,35 +223,10 @@ class FxNormAutomix(nn.Module):
             out = self.decode(y, self.conv_1.weight, fft=self.conv_impl == "fft")
             return out.reshape(batch, self.n_stems, self.n_channels, n_samples).transpose(0, 1)
         mask = self.latent_mask(z)
-        frame_abs_sum = abs_p.unflatten(-1, (n_frames, self.max_pooling)).sum(-1)
+        # float32: under float16 autocast the SE's sum over all frames of a song could overflow (max 65504).
+        frame_abs_sum = abs_p.unflatten(-1, (n_frames, self.max_pooling)).sum(-1, dtype=torch.float32)
         gains = self.mix_gains(mask, frame_abs_sum, n_samples)
         y = p.unflatten(-1, (n_frames, self.max_pooling)).unsqueeze(1) * gains.unsqueeze(-1)
         y = y.reshape(batch * self.n_targets, -1, n_samples)
         out = torch.tanh(self.decode(y, self.mixture_kernel(), fft=self.conv_impl == "fft"))
         return out.reshape(batch, self.n_targets, self.n_channels, n_samples).transpose(0, 1)
-
-    # ---------------------------------------------------------------------------------------- reference forward
-    @staticmethod
-    def _same_padding(conv: nn.Conv1d) -> tuple[int, int]:
-        width = conv.kernel_size[0]
-        return (width - 1) // 2, width // 2
-
-    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
-        """The release's forward, step by step (slow; memory-hungry). Same output as :meth:`forward`."""
-        self.check_input(x)
-        batch, _, n_samples = x.shape
-        # conv_1/conv_2 as the release's padding="same" modules, padded explicitly: PyTorch's "same" path for even
-        # kernels copies the input and is ~10x slower on CPU for the depthwise k128 conv.
-        p = F.conv1d(F.pad(x, self._same_padding(self.conv_1)), self.conv_1.weight)
-        c = F.conv1d(F.pad(p.abs(), self._same_padding(self.conv_2[0])), self.conv_2[0].weight, groups=p.shape[1])
-        z, indices = F.max_pool1d(F.softplus(c), self.max_pooling, return_indices=True)
-        if self.pretrain:
-            m = F.max_unpool1d(z, indices, self.max_pooling, output_size=(n_samples,))
-            out = self.decode(m * p, self.conv_1.weight, fft=False)
-            return out.reshape(batch, self.n_stems, self.n_channels, n_samples).transpose(0, 1)
-        mask = F.interpolate(self.latent_mask(z).flatten(0, 1), scale_factor=self.max_pooling, mode="nearest")
-        y = mask.reshape(batch, self.n_targets, -1, n_samples) * p.unsqueeze(1)
-        y = self.se_block(y.reshape(batch * self.n_targets, -1, n_samples))
-        out = self.decode(y, self.conv_1.weight, fft=False)
-        out = out.reshape(batch, self.n_targets, self.n_stems, self.n_channels, n_samples).sum(2)
-        return torch.tanh(out).transpose(0, 1)

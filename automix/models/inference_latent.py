@@ -1,16 +1,11 @@
-"""Inference-time kernels of FxNorm-Automix for chunked CPU mixing (exact up to float rounding).
+"""In-place inference path of FxNorm-Automix's latent network (TCN + BLSTM), for chunked mixing of long songs.
 
-* :class:`SpectralCorrelation`: a dense multi-channel "valid" cross-correlation (conv_1, 8 -> 128 channels, 64 taps)
-  by overlap-save FFT, with the kernel spectra computed once per mix (not once per chunk) and the per-frequency
-  channel mixing done as one real batched GEMM. On CPU it is ~2.5x faster than ``F.conv1d`` for conv_1 (the direct
-  kernel does 65536 MACs per sample; the FFT route one 128-channel inverse FFT and ~2k MACs per sample).
-* :func:`latent_mask_inplace`: the TCN + BLSTM latent path with in-place element-wise ops and in-place residual/skip
-  accumulation (``addmm_``), so a 10-min song (413k frames) needs a few (256, frames) tensors instead of ~10 per block.
-
-Why small chunks matter: glibc serves allocations above its mmap threshold (<= 32 MB) with fresh pages, and every
-fresh page costs a page fault (a zeroing kernel trap). With 128-channel full-rate tensors of 3-s chunks (68 MB each)
-an out-of-place ``abs`` costs 15x its in-place version; chunks of ~0.7 s keep every temporary under the threshold so
-the allocator reuses warm memory, and they fit the CPU caches better.
+:func:`latent_mask_inplace` computes :meth:`FxNormAutomix.latent_mask
+<automix.models.fxnorm_automix.FxNormAutomix.latent_mask>` for one item without autograd, with the same result up to
+float rounding: in-place element-wise ops and in-place residual/skip accumulation (``addmm_``), so a 10-min song
+(413k frames) needs a few (256, frames) tensors instead of ~10 per block, and the BLSTM runs chunk by chunk in time
+with its state carried (:func:`blstm_chunked`). Used by :func:`automix.mixing.mix_fxnorm` (step 2, once per song on
+the pooled sequence). Float32 only: ``mix`` switches autocast off around it.
 """
 
 from __future__ import annotations
@@ -19,41 +14,6 @@ import torch
 from torch.nn import functional as F
 
 from automix.models.blocks import TemporalBlock
-
-
-class SpectralCorrelation:
-    """``F.conv1d(x, weight)`` (no padding) for one item ``x (C_in, T)`` by overlap-save FFT, kernel spectra cached.
-
-    Args:
-        weight: ``(C_out, C_in, K)`` kernels (a cross-correlation, as ``F.conv1d``).
-        fft_size: block length N (power of two > K); output hop N - K + 1.
-
-    Shape:
-        ``__call__(x)``: ``(C_in, T)`` -> ``(C_out, T - K + 1)``.
-    """
-
-    def __init__(self, weight: torch.Tensor, fft_size: int = 1024):
-        c_out, c_in, kernel = weight.shape
-        if fft_size <= kernel:
-            raise ValueError(f"fft_size {fft_size} must exceed the kernel length {kernel}")
-        self.kernel, self.fft_size, self.hop, self.c_out = kernel, fft_size, fft_size - kernel + 1, c_out
-        spec = torch.fft.rfft(weight.detach().flip(-1), n=fft_size).permute(2, 1, 0)  # (F, C_in, C_out): conv
-        re, im = spec.real, spec.imag  # with the flipped kernel = correlation
-        # Real form of the complex product P = sum_i H_i X_i, laid out so that [Re X_i, Im X_i] (interleaved per input
-        # channel) @ matrix = [Re P_c, Im P_c] interleaved per output channel, i.e. directly a complex (F, nb, C_out).
-        top = torch.stack([re, im], -1)  # row (i, Re X): Re P += Hr Xr, Im P += Hi Xr
-        bottom = torch.stack([-im, re], -1)  # row (i, Im X): Re P -= Hi Xi, Im P += Hr Xi
-        self.matrix = torch.stack([top, bottom], 2).reshape(spec.shape[0], 2 * c_in, 2 * c_out).contiguous()
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        n_out = x.shape[-1] - self.kernel + 1
-        n_blocks = -(-n_out // self.hop)
-        x = F.pad(x, (0, (n_blocks - 1) * self.hop + self.fft_size - x.shape[-1]))
-        spec = torch.fft.rfft(x.unfold(-1, self.fft_size, self.hop), dim=-1)  # (C_in, nb, F)
-        spec = torch.view_as_real(spec.permute(2, 1, 0).contiguous()).flatten(-2)  # (F, nb, 2 C_in)
-        out_spec = torch.view_as_complex(torch.bmm(spec, self.matrix).unflatten(-1, (self.c_out, 2)))
-        out = torch.fft.irfft(out_spec, n=self.fft_size, dim=0)[self.kernel - 1:]  # (hop, nb, C_out)
-        return out.permute(2, 1, 0).reshape(self.c_out, -1)[:, :n_out]
 
 
 def _prelu_(h: torch.Tensor, prelu: torch.nn.PReLU) -> torch.Tensor:

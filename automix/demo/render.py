@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE_RATE = 44100
+from automix.conventions import SAMPLE_RATE
+
 VOICE_NAMES = ("soprano", "alto", "tenor", "bass")
 
 # General-MIDI programs (0-based) that TimGM6mb renders well, per role.
