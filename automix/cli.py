@@ -12,6 +12,7 @@ SUBCOMMANDS = {
     "demo-data": ("automix.demo.data", "generate the demo multitrack dataset"),
     "normalize": ("automix.data_normalization", "effect-normalize a dataset (features and/or stems)"),
     "features": ("automix.features_cli", "import, inspect or plot a dataset-average features file"),
+    "mix": ("automix.inference", "mix stems with a trained network (or the normalized baseline sum)"),
 }
 
 
