@@ -22,7 +22,7 @@ from automix.audio import write as write_audio
 from automix.evaluation import report, summary
 from automix.evaluation.metrics import all_metrics
 from automix.evaluation.silence import trim_silence
-from automix.fxnorm.loudness import SAMPLE_RATE
+from automix.conventions import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 
