@@ -117,3 +117,24 @@ def test_trim_silence_keeps_alignment_and_never_empties(reference):
     quiet = np.full((SR, 2), 1e-4, dtype=np.float32)
     assert active_bounds(quiet, SR) == (0, SR)
     assert len(trim_silence(quiet, quiet, SR)[0]) == SR
+
+
+def test_spectral_shape_equals_librosa(reference):
+    import librosa
+
+    from automix.fxnorm.stft import stft
+
+    magnitude = np.ascontiguousarray(np.abs(stft(reference, 4096, 1024)).transpose(1, 2, 0))
+    magnitude[:, :, 3] = 0.0  # a silent frame
+    frequencies = (np.arange(magnitude.shape[1]) * SR / 4096).astype(np.float32)
+    ours = M._spectral_shape(magnitude, frequencies)
+    S = magnitude.astype(np.float64)
+    kw = {"S": S, "sr": SR, "n_fft": 4096}
+    expected = {"centroid": librosa.feature.spectral_centroid(**kw)[:, 0],
+                "bandwidth": librosa.feature.spectral_bandwidth(**kw, p=2, norm=True)[:, 0],
+                "rolloff": librosa.feature.spectral_rolloff(**kw, roll_percent=0.85)[:, 0],
+                "flatness": librosa.feature.spectral_flatness(S=S, amin=1e-10, power=2.0)[:, 0]}
+    for name, values in expected.items():
+        np.testing.assert_allclose(ours[name], values, rtol=2e-4, atol=1e-3, err_msg=name)
+    contrast = librosa.feature.spectral_contrast(**kw, fmin=250.0, n_bands=4, quantile=0.02)
+    np.testing.assert_allclose(M._spectral_contrast(magnitude, frequencies), contrast, rtol=1e-4, atol=1e-4)

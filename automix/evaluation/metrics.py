@@ -92,6 +92,37 @@ def _compare(ref_series: np.ndarray, est_series: np.ndarray) -> tuple[float, flo
     return float(np.mean(mapes)), float(np.mean(diffs))
 
 
+class Analysis:
+    """A signal with what several families share: its -1 dBFS peak-normalized copy and that copy's 4096/1024
+    magnitude STFT ``(channels, bins, frames)``, computed once (lazily) instead of once per family."""
+
+    def __init__(self, x: np.ndarray):
+        self.raw = x
+        self._normalized = self._magnitude = None
+
+    @property
+    def normalized(self) -> np.ndarray:
+        if self._normalized is None:
+            self._normalized = peak_normalize(self.raw)
+        return self._normalized
+
+    @property
+    def magnitude(self) -> np.ndarray:
+        if self._magnitude is None:
+            spectrum = stft(self.normalized.astype(np.float32), SPECTRAL_FFT, SPECTRAL_HOP)
+            if spectrum.shape[0] == 0:
+                raise MetricsError("the signal is shorter than one 4096-sample frame")
+            self._magnitude = np.ascontiguousarray(np.abs(spectrum).transpose(1, 2, 0))
+        return self._magnitude
+
+
+def _analyses(reference, estimate) -> tuple[Analysis, Analysis]:
+    if isinstance(reference, Analysis) and isinstance(estimate, Analysis):
+        return reference, estimate
+    reference, estimate = _check_pair(reference, estimate)
+    return Analysis(reference), Analysis(estimate)
+
+
 # --------------------------------------------------------------------------------------------------- loudness
 
 def loudness_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
@@ -108,27 +139,71 @@ def loudness_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: i
 
 # --------------------------------------------------------------------------------------------------- spectral
 
-def spectral_series(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
-    """Per-frame spectral descriptors of a peak-normalized stereo signal, each ``(2, frames)``.
+def _spectral_shape(magnitude: np.ndarray, frequencies: np.ndarray) -> dict:
+    """librosa's spectral centroid, bandwidth (p = 2, normalized), roll-off (85 %) and flatness (power 2,
+    amin 1e-10) of ``magnitude (channels, bins, frames)`` float32, by matrix products instead of per-frame
+    normalized copies (tests check equality with librosa); each ``(channels, frames)``."""
+    total = np.einsum("cbf->cf", magnitude, dtype=np.float64)
+    active = total > np.finfo(np.float32).tiny
+    safe = np.where(active, total, 1.0)
+    first = np.einsum("b,cbf->cf", frequencies, magnitude, dtype=np.float64)
+    second = np.einsum("b,cbf->cf", frequencies.astype(np.float64) ** 2, magnitude, dtype=np.float64)
+    centroid = np.where(active, first / safe, 0.0)
+    bandwidth = np.sqrt(np.maximum(np.where(active, second / safe - centroid ** 2, 0.0), 0.0))
+    cumulative = np.cumsum(magnitude, axis=1, dtype=np.float32)
+    rolloff = frequencies[np.argmax(cumulative >= np.float32(0.85) * cumulative[:, -1:, :], axis=1)]
+    power = np.maximum(magnitude * magnitude, np.float32(1e-10))
+    flatness = np.exp(np.log(power).mean(axis=1, dtype=np.float64)) / power.mean(axis=1, dtype=np.float64)
+    return {"centroid": centroid, "bandwidth": bandwidth, "rolloff": rolloff, "flatness": flatness}
+
+
+def _power_to_db(x: np.ndarray, top_db: float = 80.0) -> np.ndarray:
+    """librosa's ``power_to_db(x)`` (ref 1, amin 1e-10, clipped at ``max - top_db`` over the whole array)."""
+    db = 10.0 * np.log10(np.maximum(1e-10, x))
+    return np.maximum(db, db.max() - top_db)
+
+
+def _spectral_contrast(magnitude: np.ndarray, frequencies: np.ndarray, fmin: float = 250.0, n_bands: int = 4,
+                       quantile: float = 0.02) -> np.ndarray:
+    """librosa's ``spectral_contrast`` (same bands, edge bins and quantile rule), with a partial sort per band
+    instead of a full one; ``(channels, n_bands + 1, frames)`` in dB."""
+    edges = np.zeros(n_bands + 2)
+    edges[1:] = fmin * 2.0 ** np.arange(n_bands + 1)
+    shape = (magnitude.shape[0], n_bands + 1, magnitude.shape[2])
+    valley, peak = np.zeros(shape), np.zeros(shape)
+    for k, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
+        band = (frequencies >= low) & (frequencies <= high)
+        index = np.flatnonzero(band)
+        if k > 0:
+            band[index[0] - 1] = True
+        if k == n_bands:
+            band[index[-1] + 1:] = True
+        sub_band = magnitude[:, band, :]
+        if k < n_bands:
+            sub_band = sub_band[:, :-1, :]
+        count = max(int(np.rint(quantile * np.sum(band))), 1)
+        n = sub_band.shape[1]
+        part = np.partition(sub_band, (count - 1, n - count), axis=1)
+        valley[:, k] = part[:, :count].mean(axis=1)
+        peak[:, k] = part[:, n - count:].mean(axis=1)
+    return _power_to_db(peak) - _power_to_db(valley)
+
+
+def spectral_series(signal: Analysis, sample_rate: int = SAMPLE_RATE) -> dict:
+    """Per-frame spectral descriptors of a signal's peak-normalized copy, each ``(2, frames)``.
 
     centroid, bandwidth, roll-off in Hz (+1 Hz, as the release, so MAPE never divides by 0), contrast low
     (< 250 Hz), mid (mean of 250-500, 500-1k, 1-2k Hz) and high (> 2 kHz) in dB, flatness as ``1 - dB``.
     """
-    import librosa  # imported here: librosa is slow to import and only the spectral family needs it
-
-    magnitude = np.abs(stft(np.asarray(x, np.float32), SPECTRAL_FFT, SPECTRAL_HOP)).transpose(1, 2, 0)
-    if magnitude.shape[-1] == 0:
-        raise MetricsError("the signal is shorter than one 4096-sample frame")
-    magnitude = magnitude.astype(np.float64)
-    args = {"S": magnitude, "sr": sample_rate, "n_fft": SPECTRAL_FFT}
-    contrast = librosa.feature.spectral_contrast(**args, fmin=250.0, n_bands=4, quantile=0.02)
-    flatness = librosa.feature.spectral_flatness(S=magnitude, amin=1e-10, power=2.0)[:, 0]
+    magnitude = signal.magnitude
+    frequencies = (np.arange(magnitude.shape[1]) * sample_rate / SPECTRAL_FFT).astype(np.float32)
+    shape = _spectral_shape(magnitude, frequencies)
+    contrast = _spectral_contrast(magnitude, frequencies)
     return {
-        "centroid": librosa.feature.spectral_centroid(**args)[:, 0] + 1.0,
-        "bandwidth": librosa.feature.spectral_bandwidth(**args, p=2, norm=True)[:, 0] + 1.0,
+        "centroid": shape["centroid"] + 1.0, "bandwidth": shape["bandwidth"] + 1.0,
         "contrast_l": contrast[:, 0], "contrast_m": contrast[:, 1:4].mean(axis=1), "contrast_h": contrast[:, 4],
-        "rolloff": librosa.feature.spectral_rolloff(**args, roll_percent=0.85)[:, 0] + 1.0,
-        "flatness": 1.0 - 20.0 * np.log10(np.maximum(flatness, _TINY)),
+        "rolloff": shape["rolloff"] + 1.0,
+        "flatness": 1.0 - 20.0 * np.log10(np.maximum(shape["flatness"], _TINY)),
     }
 
 
@@ -138,9 +213,7 @@ _SPECTRAL_UNITS = {"centroid": "hz", "bandwidth": "hz", "contrast_l": "db", "con
 
 def spectral_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
     """``<feature>_mean`` (release MAPE), ``<feature>_abs_<unit>`` and ``spectral_mape_mean``."""
-    reference, estimate = _check_pair(reference, estimate)
-    ref = spectral_series(peak_normalize(reference), sample_rate)
-    est = spectral_series(peak_normalize(estimate), sample_rate)
+    ref, est = (spectral_series(a, sample_rate) for a in _analyses(reference, estimate))
     result = {}
     for name, unit in _SPECTRAL_UNITS.items():
         result[f"{name}_mean"], result[f"{name}_abs_{unit}"] = _compare(ref[name], est[name])
@@ -174,9 +247,7 @@ def panning_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: in
 
     Frames whose total-band panning RMS is 0 in the reference (a mono or silent frame) are removed from both.
     """
-    reference, estimate = _check_pair(reference, estimate)
-    ref = panning_band_rms(peak_normalize(reference), sample_rate)
-    est = panning_band_rms(peak_normalize(estimate), sample_rate)
+    ref, est = (panning_band_rms(a.normalized, sample_rate) for a in _analyses(reference, estimate))
     keep = ref[0] != 0
     ref, est = ref[:, keep], est[:, keep]
     if ref.shape[1] < SMOOTHING_FRAMES:
@@ -209,15 +280,15 @@ def _frame_max(values: np.ndarray, length: int = SPECTRAL_FFT, hop: int = SPECTR
     return sliding_window_view(blocks, per_frame_blocks).max(axis=1)
 
 
-def dynamics_series(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
-    """Per-frame dynamics of a peak-normalized stereo signal: ``rms_db``, ``spread_db``, ``crest`` ``(2, frames)``
+def dynamics_series(signal: Analysis, sample_rate: int = SAMPLE_RATE) -> dict:
+    """Per-frame dynamics of a signal's peak-normalized copy: ``rms_db``, ``spread_db``, ``crest`` ``(2, frames)``
     and ``l_ratio`` ``(1, frames)`` (channel-averaged).
 
     rms_db ``r = 20 log10 sqrt(sum x² / 4096)``; dynamic spread ``mean_n(20 log10|x[n]|) - r``; crest
     ``20 log10 max|x| / r`` (a ratio of dB values, as the release); low-frequency ratio
     ``sum_k |X_low(k)| / (|X(k)| + 1e-5)`` with a zero-phase 4th-order Butterworth low-pass at 1 kHz.
     """
-    x = np.asarray(x, np.float64)
+    x = np.asarray(signal.normalized, np.float64)
     rms, spread, crest = [], [], []
     for channel in x.T:  # frame length 4096 = 4 hops: per-frame sums from per-hop block sums
         magnitude = np.abs(channel)
@@ -228,9 +299,8 @@ def dynamics_series(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
         crest.append(20.0 * np.log10(np.maximum(_frame_max(magnitude), _TINY)) / np.minimum(r, -1e-6))
     sos = scipy.signal.butter(4, LOW_FREQUENCY_CUTOFF_HZ, btype="low", fs=sample_rate, output="sos")
     low = scipy.signal.sosfiltfilt(sos, x, axis=0)
-    magnitude = np.abs(stft(x.astype(np.float32), SPECTRAL_FFT, SPECTRAL_HOP))
-    low_magnitude = np.abs(stft(low.astype(np.float32), SPECTRAL_FFT, SPECTRAL_HOP))
-    ratio = (low_magnitude / (magnitude + 1e-5)).sum(axis=2).mean(axis=1)  # (frames,)
+    low_magnitude = np.abs(stft(low.astype(np.float32), SPECTRAL_FFT, SPECTRAL_HOP)).transpose(1, 2, 0)
+    ratio = (low_magnitude / (signal.magnitude + np.float32(1e-5))).sum(axis=1).mean(axis=0)  # (frames,)
     return {"rms_db": np.array(rms), "spread_db": np.array(spread), "crest": np.array(crest),
             "l_ratio": ratio[None, :].astype(np.float64)}
 
@@ -239,9 +309,7 @@ def dynamics_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: i
     """``rms_mean``, ``dyn_mean``, ``crest_mean``, ``l_ratio_mean_mape`` (release MAPE; r and spread projected to
     ``1 - value`` first, as the release), ``l_ratio_mean_l2`` (MSE), ``dynamics_mape_mean``, and the absolute
     differences ``rms_abs_db``, ``dyn_abs_db``, ``crest_abs``, ``l_ratio_abs``."""
-    reference, estimate = _check_pair(reference, estimate)
-    ref = dynamics_series(peak_normalize(reference), sample_rate)
-    est = dynamics_series(peak_normalize(estimate), sample_rate)
+    ref, est = (dynamics_series(a, sample_rate) for a in _analyses(reference, estimate))
     result = {}
     result["rms_mean"], _ = _compare(1.0 - ref["rms_db"], 1.0 - est["rms_db"])
     result["dyn_mean"], _ = _compare(1.0 - ref["spread_db"], 1.0 - est["spread_db"])
@@ -271,7 +339,7 @@ def _stft_distance_sums(x: np.ndarray, y: np.ndarray, n_fft: int, hop: int, win_
               for s in (x, y)]
     sums = np.zeros(3)
     for first in range(0, frames[0].shape[1], block_frames):
-        x_mag, y_mag = (np.sqrt(np.maximum(np.abs(scipy.fft.rfft(f[:, first:first + block_frames] * window,
+        x_mag, y_mag = (np.sqrt(np.maximum(np.abs(scipy.fft.rfft(f[:, first:first + block_frames] * window, workers=-1,
                                                                    axis=-1)) ** 2, eps)) for f in frames)
         sums += [np.sum((y_mag - x_mag) ** 2, dtype=np.float64), np.sum(y_mag ** 2, dtype=np.float64),
                  np.sum(np.abs(np.log(x_mag) - np.log(y_mag)), dtype=np.float64)]
@@ -316,9 +384,11 @@ def all_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = 
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"metrics are defined at {SAMPLE_RATE} Hz, got {sample_rate} Hz; resample first")
     metrics, notes = waveform_metrics(reference, estimate), []
+    shared = {"loudness": (reference, estimate)}
+    analyses = (Analysis(reference), Analysis(estimate))  # one normalization and STFT per signal for all families
     for family, function in FAMILIES.items():
         try:
-            metrics.update(function(reference, estimate, sample_rate))
+            metrics.update(function(*shared.get(family, analyses), sample_rate))
         except MetricsError as err:
             notes.append(f"{family}: {err}")
     return metrics, notes
