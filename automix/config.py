@@ -110,6 +110,8 @@ SCHEMA = {
     "GRAD_CLIP_NORM_TYPE": (_NUMBER, 2), "GRAD_CLIP_MAX_NORM": (_NUMBER, 0.2), "AMSGRAD": (bool, True),
     "USE_AMP": (bool, True), "SHUFFLE_STEMS": (bool, False), "SHUFFLE_CHANNELS": (bool, True),
     "AUGMENTER_SOURCES": (_SEQUENCE, ()), "SAVE_NET_AT_EPOCHS": (_SEQUENCE, ()),
+    # automix key: on-the-fly augmentation of every input stem, a spec of automix.data.augment.build_augmentation
+    "AUGMENTATION": ((list, tuple, dict), ()),
     "BATCHED_VALID": (bool, True), "BATCHED_TEST": (bool, False), "MAX_VALIDATION_SEQ_LENGTH_TD": (int, 10584000),
     "MAX_PROCESSED_FREQUENCY": (_NUMBER, 16000.0), "N_BINS_KEEP": (int, 1486),
     # accepted for compatibility with the release's configs; no effect here
@@ -212,6 +214,8 @@ _CHECKS = {
                                     "(folder: str, load_into_memory: bool)"))
        for key in ("DATA_DIR_TRAIN", "DATA_DIR_VALID")},
     "SAVE_NET_AT_EPOCHS": lambda v: None if all(_is_int(e) and e >= 0 for e in v) else "must list epochs (int >= 0)",
+    "AUGMENTATION": lambda v: None if isinstance(v, dict) or all(isinstance(e, dict) for e in v) else
+    "must be a list of effect dicts (automix.data.augment.build_augmentation)",
 }
 
 
