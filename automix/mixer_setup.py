@@ -39,16 +39,22 @@ def read_config(path) -> dict:
     return validate_config(config, source=str(path))
 
 
+def validation_loss_name(config: dict) -> str:
+    """The validation loss in checkpoint names: ``stereo_loss`` (mixing, La/Lb) or ``td_l1`` (pre-training), as
+    :func:`automix.train.validation.primary_loss_name` (not imported: it needs torch)."""
+    return "td_l1" if config.get("LOSS") == "td_l1" else "stereo_loss"
+
+
 def pick_checkpoint(folder, config: dict, checkpoint: str = "best") -> tuple[Path, str]:
     """The checkpoint of a results folder and the rule that chose it.
 
-    Rule for ``"best"``: ``best_model_for_mixture_valid_<LOSS>_mean.params`` (the best mean validation loss, the
-    config's ``LOSS``), else the only ``best_model_for_mixture_valid_*_mean.params``, else
-    ``current_model_for_mixture.params`` (the last epoch). ``"current"``: the last epoch. Any other value is a path
-    (relative paths are tried in the folder first).
+    Rule for ``"best"``: ``best_model_for_mixture_valid_<loss>_mean.params`` (the best mean validation loss; the
+    trainer's and the release's name ``stereo_loss``, ``td_l1`` for pre-training configs), else the only
+    ``best_model_for_mixture_valid_*_mean.params``, else ``current_model_for_mixture.params`` (the last epoch).
+    ``"current"``: the last epoch. Any other value is a path (relative paths are tried in the folder first).
 
     Raises:
-        FileNotFoundError: no checkpoint; ValueError: several best-by-mean checkpoints and none for ``LOSS``.
+        FileNotFoundError: no checkpoint; ValueError: several best-by-mean checkpoints, none with the expected name.
     """
     folder = Path(folder)
     if checkpoint not in ("best", "current"):
@@ -56,16 +62,16 @@ def pick_checkpoint(folder, config: dict, checkpoint: str = "best") -> tuple[Pat
         return path, f"checkpoint given: {path.name}"
     current = folder / CURRENT_CHECKPOINT
     if checkpoint == "best":
-        loss = config.get("LOSS", "Lb")
+        loss = validation_loss_name(config)
         preferred = folder / BEST_PATTERN.format(loss=loss, statistic="mean")
         if preferred.is_file():
-            return preferred, f"best mean validation {loss} loss"
+            return preferred, f"best mean validation loss ({loss}, {config.get('LOSS', 'Lb')})"
         candidates = sorted(folder.glob(BEST_PATTERN.format(loss="*", statistic="mean")))
         if len(candidates) == 1:
             return candidates[0], "best mean validation loss"
         if candidates:
             raise ValueError(f"{folder}: several best-by-mean checkpoints ({', '.join(p.name for p in candidates)}) "
-                             f"and none for LOSS {loss!r}; choose one with --weights/checkpoint=PATH")
+                             f"and none named for {loss!r}; choose one with --weights/checkpoint=PATH")
         rule = f"no best-by-mean checkpoint ({preferred.name}): the last epoch's"
     else:
         rule = "last epoch (asked for)"

@@ -120,10 +120,12 @@ class TreeRss(threading.Thread):
             time.sleep(self.interval)
 
 
-def run_once(inputs: dict, out_dir: Path, cores: int, baseline: bool, mode: str, timeout: float) -> dict:
+def run_once(inputs: dict, out_dir: Path, cores: int, baseline: bool, mode: str, timeout: float,
+             workers: int | None = None) -> dict:
     report = out_dir / "report.json"
     args = [sys.executable, "-m", "automix.inference", "--features", inputs["features"], "--output",
             str(out_dir / "mix.wav"), "--report", str(report), "--device", "cpu", "--mode", mode, "--quiet"]
+    args += [] if workers is None else ["--workers", str(workers)]
     args += ["--baseline-sum"] if baseline else ["--training-params", str(inputs["config"]), "--weights",
                                                  str(inputs["weights"])]
     for stem, path in inputs["stems"].items():
@@ -192,6 +194,7 @@ def main(argv=None) -> int:
     parser.add_argument("--baseline", action="store_true", help="--baseline-sum instead of the network")
     parser.add_argument("--mode", choices=("fixed", "release"), default="fixed")
     parser.add_argument("--features", help="features .npz (default: synthetic ones)")
+    parser.add_argument("--workers", type=int, help="automix mix --workers (default: its own choice)")
     parser.add_argument("--demo-dir", type=Path, default=REPO_ROOT / "demo_data")
     parser.add_argument("--timeout", type=float, default=1800.0, help="per run, seconds")
     parser.add_argument("--mix-only", action="store_true", help="also time automix.mixing.mix alone on the same "
@@ -201,7 +204,7 @@ def main(argv=None) -> int:
     for minutes in args.minutes:
         with tempfile.TemporaryDirectory(prefix="bench-inference-") as tmp:
             inputs, description = prepare(Path(tmp), minutes, args.demo_dir, args.features)
-            result = run_once(inputs, Path(tmp), args.cores, args.baseline, args.mode, args.timeout)
+            result = run_once(inputs, Path(tmp), args.cores, args.baseline, args.mode, args.timeout, args.workers)
         sec = result["seconds"]
         stages = ", ".join(f"{k} {sec[k]:.2f} s" for k in ("read", "normalize", "mix", "write"))
         print(f"{minutes:g} min ({description}), {result['cores']} cores, "

@@ -62,7 +62,7 @@ case " $* ${AUTOMIX_MIX_ARGS:-} " in
     *" --baseline-sum "*) ;;
     *)
         if [ ! -d "$RESULTS" ]; then
-            echo "inference.sh: no trained model in $RESULTS: train the demo model first (README, 'Training'), set" >&2
+            echo "inference.sh: no trained model in $RESULTS: train the demo model first (bash scripts/train_fxnorm_automix.sh), set" >&2
             echo "  AUTOMIX_RESULTS=DIR, or pass --baseline-sum for the normalized sum" >&2
             exit 2
         fi

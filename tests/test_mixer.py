@@ -113,14 +113,14 @@ def test_checkpoint_rule_and_from_results(tmp_path):
     folder = write_results(tmp_path / "run", checkpoints=("current_model_for_mixture.params",))
     path, rule = pick_checkpoint(folder, TINY_CONFIG)
     assert path.name == "current_model_for_mixture.params" and "last epoch" in rule
-    write_results(folder, checkpoints=("best_model_for_mixture_valid_Lb_median.params",
-                                       "best_model_for_mixture_valid_Lb_mean.params"))
-    path, rule = pick_checkpoint(folder, TINY_CONFIG)
-    assert path.name == "best_model_for_mixture_valid_Lb_mean.params" and "best mean validation Lb" in rule
+    write_results(folder, checkpoints=("best_model_for_mixture_valid_stereo_loss_median.params",
+                                       "best_model_for_mixture_valid_stereo_loss_mean.params"))
+    path, rule = pick_checkpoint(folder, TINY_CONFIG)  # the trainer's names
+    assert path.name == "best_model_for_mixture_valid_stereo_loss_mean.params" and "best mean validation" in rule
     assert pick_checkpoint(folder, TINY_CONFIG, "current")[0].name == "current_model_for_mixture.params"
     mixer = Mixer.from_results(folder, features=features_file(tmp_path), workers=1)
-    assert mixer.model_info["checkpoint"] == "best_model_for_mixture_valid_Lb_mean.params"
-    state = torch.load(folder / "best_model_for_mixture_valid_Lb_mean.params", weights_only=True)
+    assert mixer.model_info["checkpoint"] == "best_model_for_mixture_valid_stereo_loss_mean.params"
+    state = torch.load(folder / "best_model_for_mixture_valid_stereo_loss_mean.params", weights_only=True)
     assert all(torch.equal(v, state[k]) for k, v in mixer.model.state_dict().items())
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         pick_checkpoint(tmp_path / "empty", TINY_CONFIG, "current")
