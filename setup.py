@@ -23,8 +23,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["automix", "automix.*"]),
     # pytest is a test-only requirement; tinysoundfont (demo data) is installed with --no-deps by the scripts
-    install_requires=[r for r in read_requirements("requirements.txt") if not r.startswith("pytest")],
-    extras_require={"test": ["pytest"], "demo": read_requirements("requirements-nodeps.txt")},
+    install_requires=[r for r in read_requirements("requirements.txt") if not r.startswith(("pytest", "auraloss"))],
+    extras_require={"test": ["pytest", "auraloss"], "demo": read_requirements("requirements-nodeps.txt")},
     entry_points={"console_scripts": ["automix=automix.cli:main"]},
     license="MIT",
 )

@@ -13,6 +13,8 @@ SUBCOMMANDS = {
     "normalize": ("automix.data_normalization", "effect-normalize a dataset (features and/or stems)"),
     "features": ("automix.features_cli", "import, inspect or plot a dataset-average features file"),
     "train": ("automix.train.cli", "train a network on an experiment config (also under torchrun)"),
+    "mix": ("automix.inference", "mix stems with a trained network (or the normalized baseline sum)"),
+    "evaluate": ("automix.evaluate", "evaluate mixing systems on a test split: metrics, report page"),
 }
 
 

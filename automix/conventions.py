@@ -7,3 +7,4 @@ SAMPLE_RATE = 44100  # Hz; the only sample rate of the release's configs (spec "
 STEMS = ("vocals", "bass", "drums", "other")  # stem types in network input order (spec "Conventions", config INPUTS)
 MODES = ("fixed", "release")  # normalization modes: intended behaviour (default) or the published one (spec §9)
 SILENCE_GATE_DB = -50.0  # dBFS; a stem whose peak is at or below this is silence, left unchanged (spec §1.3 item 4)
+COMPRESSION_SEARCHES = ("fast", "grid")  # how the compression setting is found (fast bisection, the release's grid)

@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 
-from automix.conventions import MODES, SAMPLE_RATE
+from automix.conventions import COMPRESSION_SEARCHES, MODES, SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write normalized stems (--no-normalize: features only)")
     parser.add_argument("--mode", choices=MODES, default="fixed",
                         help="fixed: intended behaviour (default); release: the published behaviour")
-    parser.add_argument("--compression-search", choices=("grid", "fast"), default=None,
+    parser.add_argument("--compression-search", choices=COMPRESSION_SEARCHES, default=None,
                         help="compression setting search: grid = the release's order, setting by setting (up to "
                         "1,037 passes per channel); fast = bisection (at most 12); default grid in release mode, "
                         "fast in fixed mode")

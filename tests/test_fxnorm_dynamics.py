@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from automix.fxnorm import dynamics
+from conftest import _shared_path
 from automix.fxnorm.compressor import (compress, compressor_gain, level_db, linked_level_db,
                                        smoothing_coefficient)
 from automix.fxnorm.dynamics import (STEM_COMPRESSOR_SETTINGS, THRESHOLDS_DB, compression_feature, signal_statistic,
@@ -430,6 +431,10 @@ def test_fast_search_equals_grid_on_demo_stems(demo_dataset):
                     counts["fast_passes"] += fast.n_passes
     counts["different"] = counts["compared"] - counts["equal"]
     print(f"\nfast vs grid compression search on demo stems: {counts}")
-    assert counts["compared"] >= 30 and counts["deeper_than_start_ratio"] >= 1
+    assert counts["compared"] >= 30
+    if (_shared_path() / "irs").is_dir():
+        # with the real IRs at least one demo stem needs more than the start ratio, so the ratio bisection is
+        # exercised on real material too (the generator's own IRs give none; the synthetic test above covers it)
+        assert counts["deeper_than_start_ratio"] >= 1
     assert counts["equal"] + counts["non_monotonic"] >= counts["compared"]
     assert counts["different"] <= MAX_DIFFERENT_PICKS, counts

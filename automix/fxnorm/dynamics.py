@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from automix.conventions import COMPRESSION_SEARCHES as SEARCHES
 from automix.conventions import MODES
 from automix.conventions import SILENCE_GATE_DB as GATE_DB  # at or below: silence, left unchanged
 from automix.fxnorm.compressor import SAMPLE_RATE, compressor_gain, linked_level_db
@@ -46,7 +47,6 @@ STEM_COMPRESSOR_SETTINGS = {
     "bass": {"attack_ms": 10.0, "release_ms": 500.0, "start_ratio": 5},
     "other": {"attack_ms": 15.0, "release_ms": 666.0, "start_ratio": 4},
 }
-SEARCHES = ("fast", "grid")
 
 
 @dataclass

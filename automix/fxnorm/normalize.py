@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from automix.conventions import COMPRESSION_SEARCHES as SEARCHES
 from automix.conventions import MODES
 from automix.fxnorm.eq import eq_analysis, match_eq
 from automix.fxnorm.features import FEATURE_EFFECTS, FEATURE_STEMS
@@ -29,7 +30,6 @@ from automix.fxnorm.reverb import REVERB_STEMS, apply_pre_reverb, apply_reverb_s
 logger = logging.getLogger(__name__)
 
 EFFECTS = ("reverb", "eq", "compression", "panning", "loudness")  # processing order (order matters)
-SEARCHES = ("fast", "grid")
 PAD_SAMPLES = 65536
 
 

@@ -1,0 +1,1 @@
+"""Evaluation of mixing systems: objective metrics (numpy, no torch) and reports."""
