@@ -2,7 +2,7 @@
 
     python benchmarks/bench_training.py                       # all rows (~10 min on 2 cores)
     python benchmarks/bench_training.py --quick               # ISMIR steps on 3 s instead of 10 s
-    python benchmarks/bench_training.py --data demo_data/wet --irs demo_data/irs/reverb --threads 2
+    python benchmarks/bench_training.py --threads 1 --rounds 3   # on a shared machine: 1 thread, ratios per round
 
 Step rows: ``automix.train.Trainer.train_step`` (forward, loss, backward, clipping, AMSGrad; float32) in a separate
 process each, on random stems; ISMIR configs with a batch of 1 x 10 s, demo configs with their own batch and
@@ -139,7 +139,8 @@ def _measure(args, kind: str, name: str, **extra) -> dict:
     command = [sys.executable, __file__, "--child", kind, "--name", name, "--threads", str(args.threads),
                "--seconds", str(3.0 if args.quick else 10.0), "--data", str(args.data), "--irs", str(args.irs)]
     for key, value in extra.items():
-        command += [f"--{key}"] if value is True else [f"--{key}", str(value)]
+        if value is not False:
+            command += [f"--{key}"] if value is True else [f"--{key}", str(value)]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
@@ -154,6 +155,7 @@ def main(argv=None) -> None:
     parser.add_argument("--data", type=Path, default=REPO_ROOT / "demo_data" / "wet", help="normalized demo data")
     parser.add_argument("--irs", type=Path, default=REPO_ROOT / "demo_data" / "irs" / "reverb")
     parser.add_argument("--skip-wun", action="store_true", help="leave out the ISMIR Wave-U-Net step (~3 min)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of the two ours_S_Lb rows")
     parser.add_argument("--child", choices=["step", "loader"], dest="kind", help=argparse.SUPPRESS)
     parser.add_argument("--name", help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=float, default=10.0, help=argparse.SUPPRESS)
@@ -169,13 +171,16 @@ def main(argv=None) -> None:
           f"{load:.1f}; each row a separate process")
     steps = {}
     print(f"{'step':34} {'batch':>12} {'s/step':>8} {'examples/s':>10} {'peak RSS':>9}")
-    # the two ours_S_Lb rows next to each other: their ratio is what a loaded machine still measures well
-    plan = [("ours_S_Lb", False), ("ours_S_Lb", True)] + [(n, False) for n in ISMIR[1:]
-                                                          if not (args.skip_wun and n == "wun_S_Lb")]
-    plan += [(n, False) for n in DEMO]
+    # rounds of the two ours_S_Lb rows, alternating: their ratio within a round is what a loaded machine still
+    # measures well; then every other config once
+    plan = [("ours_S_Lb", release) for _ in range(args.rounds) for release in (False, True)]
+    plan += [(n, False) for n in ISMIR[1:] if not (args.skip_wun and n == "wun_S_Lb")] + [(n, False) for n in DEMO]
+    ratios = []
     for name, release in plan:
         result = _measure(args, "step", name, release=release, steps=2 if name == "wun_S_Lb" else 3)
         label = f"{name} ({'release' if release else 'automix'} forward)"
+        if release and "step_s" in result and "step_s" in steps.get((name, False), {}):
+            ratios.append(result["step_s"] / steps[(name, False)]["step_s"])
         steps[(name, release)] = result
         if "error" in result:
             print(f"{label:34} failed: {result['error'][:80]}", flush=True)
@@ -184,9 +189,9 @@ def main(argv=None) -> None:
         print(f"{label:34} {batch:>12} {result['step_s']:8.2f} {result['examples'] / result['step_s']:10.2f} "
               f"{result['peak_rss_gb']:8.2f}G", flush=True)
     fast, slow = steps.get(("ours_S_Lb", False), {}), steps.get(("ours_S_Lb", True), {})
-    if "step_s" in fast and "step_s" in slow:
-        print(f"ours_S_Lb: release-style step / automix step = {slow['step_s'] / fast['step_s']:.2f}x "
-              f"(losses {fast['loss']:.6f} vs {slow['loss']:.6f})")
+    if ratios:
+        print(f"ours_S_Lb: release-style step / automix step, per round: {', '.join(f'{r:.2f}' for r in ratios)}; "
+              f"median {sorted(ratios)[len(ratios) // 2]:.2f}x (losses {fast['loss']:.6f} vs {slow['loss']:.6f})")
     if not (args.data / "train").is_dir():
         print(f"loader rows skipped: no {args.data}/train (make the demo data with scripts/demo.sh)")
         return
