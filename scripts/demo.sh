@@ -32,7 +32,7 @@ else
     mkdir -p "$TRAINING/logs"
     "$PYTHON" -m automix.demo --out "$DEMO_DIR" ${AUTOMIX_DEMO_ARGS:-} > "$TRAINING/logs/demo_data.log" 2>&1 \
         || { tail -n 20 "$TRAINING/logs/demo_data.log" >&2; exit 1; }
-    grep -E "songs in|files in" "$TRAINING/logs/demo_data.log" | sed 's/^/   /'
+    { grep -E "songs in|files in" "$TRAINING/logs/demo_data.log" || true; } | sed 's/^/   /'
 fi
 done_stage "dataset"
 
@@ -80,7 +80,7 @@ EOF
     AUTOMIX_RESUME="$resume" AUTOMIX_DATA_DIR="$DEMO_DIR/wet" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" \
         AUTOMIX_RESULTS="$TRAINING" bash "$REPO_ROOT/scripts/$script" -- "${args[@]}" > /dev/null 2>&1 \
         || { tail -n 20 "$TRAINING/logs/$name.log" >&2; exit 1; }
-    grep -E "epoch [0-9]+/[0-9]+:|done:" "$TRAINING/logs/$name.log" | tail -n 1 | sed 's/^.*INFO [a-z._]*: /   /'
+    { grep -E "epoch [0-9]+/[0-9]+:|done:" "$TRAINING/logs/$name.log" || true; } | tail -n 1 | sed 's/^.*INFO [a-z._]*: /   /'
     done_stage "$name"
 }
 train "3/6" pretrain_fxnorm_automix.sh ours_demo_pretrained 16
