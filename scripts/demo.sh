@@ -1,22 +1,113 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: build the demo multitrack dataset, then effect-normalize it.
-#   AUTOMIX_DEMO_DIR   output folder (default <repo>/demo_data)
-#   AUTOMIX_DEMO_ARGS  extra arguments for the generator, e.g. "--train 2 --seconds 10"
+# The whole system on the demo: dataset -> features + effect normalization -> front-end pre-training ->
+# FxNorm-Automix (from the pre-trained front-end) and Wave-U-Net training -> evaluation of both against the
+# normalized-sum baseline on the test split (wet, and dry with pre-reverb) -> one test song mixed.
+#   AUTOMIX_DEMO_DIR      demo data folder (default <repo>/demo_data)
+#   AUTOMIX_DEMO_ARGS     extra arguments for the generator, e.g. "--train 2 --seconds 10"
+#   AUTOMIX_DEMO_MINUTES  budget of the three trainings, minutes on 2 idle CPU cores (default 15): the minibatches per
+#                         epoch are the demo configs' times MINUTES/60 (at least 2); 60 = the configs as written
+#   AUTOMIX_RESULTS       training folder (default <repo>/training)
 # Set AUTOMIX_USE_CURRENT_ENV=1 to use the current Python environment instead of <repo>/.venv.
+# A rerun resumes: finished stages are skipped, an interrupted training continues from its checkpoint.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 DEMO_DIR="${AUTOMIX_DEMO_DIR:-$REPO_ROOT/demo_data}"
+TRAINING="${AUTOMIX_RESULTS:-$REPO_ROOT/training}"
+FEATURES="$TRAINING/features/features_demo.npz"
+MINUTES="${AUTOMIX_DEMO_MINUTES:-15}"
+export AUTOMIX_PYTHON="$PYTHON"
+START=$SECONDS
+stage_start=$SECONDS
+# done_stage NAME: one line with the stage's wall time
+done_stage() {
+    echo "   ($1: $((SECONDS - stage_start)) s)"
+    stage_start=$SECONDS
+}
 
-echo "== 1/2 demo dataset -> $DEMO_DIR"
+echo "== 1/6 demo dataset -> $DEMO_DIR"
 if [ -f "$DEMO_DIR/demo_info.json" ]; then
-    echo "already there (delete $DEMO_DIR to rebuild)"
+    echo "   already there (delete $DEMO_DIR to rebuild)"
 else
     # shellcheck disable=SC2086
-    "$PYTHON" -m automix.demo --out "$DEMO_DIR" ${AUTOMIX_DEMO_ARGS:-}
+    mkdir -p "$TRAINING/logs"
+    "$PYTHON" -m automix.demo --out "$DEMO_DIR" ${AUTOMIX_DEMO_ARGS:-} > "$TRAINING/logs/demo_data.log" 2>&1 \
+        || { tail -n 20 "$TRAINING/logs/demo_data.log" >&2; exit 1; }
+    { grep -E "songs in|files in" "$TRAINING/logs/demo_data.log" || true; } | sed 's/^/   /'
 fi
+done_stage "dataset"
 
-echo "== 2/2 effect normalization (features from train, then train and val normalized with reverb)"
-AUTOMIX_DATA_DIR="$DEMO_DIR/wet" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" \
-    bash "$REPO_ROOT/scripts/data_normalization.sh"
+echo "== 2/6 features + effect normalization of train and val -> $FEATURES"
+mkdir -p "$(dirname "$FEATURES")"
+AUTOMIX_DATA_DIR="$DEMO_DIR/wet" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" AUTOMIX_FEATURES="$FEATURES" \
+    bash "$REPO_ROOT/scripts/data_normalization.sh" > "$TRAINING/features/normalization.log" 2>&1 \
+    || { tail -n 20 "$TRAINING/features/normalization.log" >&2; exit 1; }
+echo "   log: $TRAINING/features/normalization.log"
+done_stage "normalization"
 
-echo "== done: dry stems in $DEMO_DIR/dry, wet songs in $DEMO_DIR/wet (normalized stems *_normalized.wav beside them)"
+# minibatches per epoch of a demo config, scaled by the budget (the configs as written are ~60 minutes on 2 cores)
+scaled() {
+    "$PYTHON" -c "import sys; print(max(2, round(int(sys.argv[1]) * float(sys.argv[2]) / 60)))" "$1" "$MINUTES"
+}
+
+# train STEP SCRIPT NAME BASE_MINIBATCHES: run a training script, skip it when finished, resume it when interrupted
+train() {
+    local step="$1" script="$2" name="$3" run="$TRAINING/results/$3"
+    local args=(--no-progress --set "NUM_MINIBATCHES_PER_EPOCH=$(scaled "$4")")
+    echo "== $step training $name -> $run"
+    local state
+    state="$("$PYTHON" - "$run" <<'EOF'
+import csv, json, sys
+from pathlib import Path
+run = Path(sys.argv[1])
+if not run.is_dir() or not any(run.iterdir()):
+    print("new")
+elif (run / "config.json").is_file() and (run / "history.csv").is_file():
+    epochs = json.loads((run / "config.json").read_text())["NUM_EPOCHS"]
+    with open(run / "history.csv", newline="") as f:
+        print("finished" if len(list(csv.DictReader(f))) >= epochs else "resume")
+else:
+    print("resume")
+EOF
+)"
+    if [ "$state" = "finished" ]; then
+        echo "   already trained (delete $run to retrain)"
+        done_stage "$name"
+        return
+    fi
+    local resume=0
+    if [ "$state" = "resume" ]; then resume=1; echo "   resuming the interrupted run"; fi
+    mkdir -p "$TRAINING/logs"
+    AUTOMIX_RESUME="$resume" AUTOMIX_DATA_DIR="$DEMO_DIR/wet" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" \
+        AUTOMIX_RESULTS="$TRAINING" bash "$REPO_ROOT/scripts/$script" -- "${args[@]}" > /dev/null 2>&1 \
+        || { tail -n 20 "$TRAINING/logs/$name.log" >&2; exit 1; }
+    { grep -E "epoch [0-9]+/[0-9]+:|done:" "$TRAINING/logs/$name.log" || true; } | tail -n 1 | sed 's/^.*INFO [a-z._]*: /   /'
+    done_stage "$name"
+}
+train "3/6" pretrain_fxnorm_automix.sh ours_demo_pretrained 16
+train "4/6" train_fxnorm_automix.sh ours_demo_Lb 16
+train "4/6" train_wun.sh wun_demo_Lb 24
+
+mkdir -p "$TRAINING/logs"
+echo "== 5/6 evaluation against the normalized-sum baseline (wet, and dry with pre-reverb) -> $TRAINING/evaluation"
+AUTOMIX_DATA_DIR="$DEMO_DIR/wet" AUTOMIX_DRY_DIR="$DEMO_DIR/dry" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" \
+    AUTOMIX_PRE_IR_DIR="$DEMO_DIR/irs/pre_reverb" AUTOMIX_FEATURES="$FEATURES" \
+    AUTOMIX_SYSTEMS="ours_demo_Lb=$TRAINING/results/ours_demo_Lb wun_demo_Lb=$TRAINING/results/wun_demo_Lb" \
+    AUTOMIX_EVAL_ARGS="--quiet" bash "$REPO_ROOT/scripts/evaluate.sh" "$TRAINING/evaluation" \
+    > "$TRAINING/logs/evaluation.log" 2>&1 || { tail -n 20 "$TRAINING/logs/evaluation.log" >&2; exit 1; }
+echo "   log: $TRAINING/logs/evaluation.log"
+done_stage "evaluation"
+
+echo "== 6/6 one test song mixed by the demo FxNorm-Automix"
+SONG="$(find "$DEMO_DIR/wet/test" -mindepth 1 -maxdepth 1 -type d | sort | head -n 1)"
+MIX="$TRAINING/inference/$(basename "$SONG")_mixture.wav"
+AUTOMIX_RESULTS="$TRAINING/results/ours_demo_Lb" AUTOMIX_FEATURES="$FEATURES" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" \
+    AUTOMIX_MIX_ARGS="--quiet" bash "$REPO_ROOT/scripts/inference.sh" "$SONG" "$MIX" > "$TRAINING/logs/inference.log" 2>&1 \
+    || { tail -n 20 "$TRAINING/logs/inference.log" >&2; exit 1; }
+done_stage "inference"
+
+echo "== done in $((SECONDS - START)) s"
+echo "   mix of $(basename "$SONG"):   $MIX"
+echo "   report (wet):  $TRAINING/evaluation/wet/report.html   (dry: $TRAINING/evaluation/dry/report.html)"
+echo "   mixes per system: $TRAINING/evaluation/{wet,dry}/<song>/"
+echo "   TensorBoard:   tensorboard --logdir $TRAINING/results"
+"$PYTHON" "$REPO_ROOT/scripts/demo_table.py" "$TRAINING/evaluation/wet/summary.json" --title "demo test split, wet stems"
