@@ -79,7 +79,11 @@ def main(argv=None) -> int:
         print(f"automix train: error: {err}", file=sys.stderr)
         return 2
     try:
-        return run(args, info)
+        code = run(args, info)
+        # every rank arrives before the process group is torn down: a rank destroying gloo while its peer still
+        # writes the final checkpoint aborts the peer ("terminate called without an active exception")
+        distributed.barrier(info)
+        return code
     except UsageError as err:
         print(f"automix train: error: {err}", file=sys.stderr)
         return 2
