@@ -13,17 +13,7 @@
 #   AUTOMIX_PYTHON        python interpreter (default: $PYTHON if exported, else <repo>/.venv/bin/python, else python3)
 # Runnable from any directory. Options after OUTPUT are passed on (e.g. --baseline-sum, --checkpoint current).
 set -euo pipefail
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [ -n "${AUTOMIX_PYTHON:-}" ]; then
-    PY="$AUTOMIX_PYTHON"
-elif [ -n "${PYTHON:-}" ]; then
-    PY="$PYTHON"
-elif [ -x "$REPO_ROOT/.venv/bin/python" ]; then
-    PY="$REPO_ROOT/.venv/bin/python"
-else
-    PY="$(command -v python3 || command -v python)"
-fi
-export PYTHONPATH="$REPO_ROOT${PYTHONPATH:+:$PYTHONPATH}"
+source "$(dirname "${BASH_SOURCE[0]}")/find_python.sh"  # REPO_ROOT, PY, PYTHONPATH
 
 SONG="${1:-${AUTOMIX_SONG:-}}"
 if [ -z "$SONG" ]; then
