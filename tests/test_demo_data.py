@@ -279,3 +279,147 @@ def test_only_four_voice_chorales_are_loaded():
     assert chorale.time_signature == "3/4" and chorale.bar_quarters == 3.0 and chorale.beats_per_bar == 3
     assert all(chorale.length_quarters >= n.onset_quarters + n.duration_quarters for n in soprano)
     assert load_chorale(paths["bwv248.23-2"]) is None  # 8 parts (winds, organ): not a plain SATB chorale
+
+
+# ---- the held-out variant (--held-out): other programs, tempi, keys and chorales, same mix engineer ----
+
+HELD_OUT_SONGS = {"train": 0, "val": 0, "test": 3}
+
+
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory):
+    """Three 3-second held-out test songs (no train or val songs) with simulated IRs, seed 0, one worker."""
+    out = tmp_path_factory.mktemp("demo_held_out") / "data"
+    return generate_demo_dataset(out, n_songs=HELD_OUT_SONGS, seconds=SECONDS, seed=0, variant="held-out")
+
+
+def _songs(root: Path) -> list:
+    return json.loads((root / "demo_info.json").read_text())["songs"]
+
+
+def test_held_out_songs_draw_only_held_out_programs_tempi_and_transpositions(held_out):
+    from automix.demo import render
+    from automix.demo.data import HELD_OUT_TEMPO_RANGES_BPM, TEMPO_RANGE_BPM
+
+    root = held_out["out_dir"]
+    info = json.loads((root / "demo_info.json").read_text())
+    assert info["variant"] == "held-out" and info["complete"] is True and info["n_songs"] == HELD_OUT_SONGS
+    assert info["variant_draws"]["programs"]["bass"] == list(render.HELD_OUT_BASS_PROGRAMS)
+    assert info["variant_draws"]["transpose_semitones"] == [-5, -4, -3, -2, 2, 3, 4, 5]
+    assert held_out["songs"] == {"train": [], "val": [], "test": held_out["songs"]["test"]}
+    assert len(held_out["songs"]["test"]) == 3 and not (root / "wet" / "train").exists()
+    assert len(sorted((root / "irs").glob("*/*/impulse_response.wav"))) == 5  # IRs simulated with no train songs
+    assert len(discover_songs(root / "wet" / "test", require_mixture=True)) == 3
+    trained = set(render.VOCAL_PROGRAMS + render.BASS_PROGRAMS + render.HARMONY_PROGRAMS)
+    for song in info["songs"]:
+        programs = song["programs"]
+        assert programs["vocals"] in render.HELD_OUT_VOCAL_PROGRAMS
+        assert programs["bass"] in render.HELD_OUT_BASS_PROGRAMS
+        assert {programs["alto"], programs["tenor"]} <= set(render.HELD_OUT_HARMONY_PROGRAMS)
+        assert not set(programs.values()) & trained
+        tempo = song["tempo_bpm"]
+        assert not TEMPO_RANGE_BPM[0] <= tempo <= TEMPO_RANGE_BPM[1]
+        assert any(low <= tempo <= high for low, high in HELD_OUT_TEMPO_RANGES_BPM)
+        assert 2 <= abs(song["transpose_semitones"]) <= 5
+        assert song["engineer"]["bass"]["send"] is None and song["engineer"]["vocals"]["send"] is not None
+
+
+def _pitch_semitones(segment: np.ndarray) -> float:
+    """Fundamental of a sustained note as a MIDI key number (harmonic sum over 4 partials, 25-2000 Hz)."""
+    n = 1 << 16
+    spectrum = np.abs(np.fft.rfft(segment * np.hanning(len(segment)), n))
+    frequencies = np.fft.rfftfreq(n, 1 / audio.SAMPLE_RATE)
+    candidates = np.arange(25.0, 2000.0, 0.25)
+    score = sum(np.log(1e-9 + np.interp(candidates * h, frequencies, spectrum)) for h in range(1, 5))
+    return 69 + 12 * np.log2(candidates[np.argmax(score)] / 440.0)
+
+
+def test_held_out_transposition_is_heard_in_vocals_and_bass(held_out):
+    from automix.demo.render import chorale_paths, excerpt_notes, load_chorale
+
+    root, paths = held_out["out_dir"], {p.stem: p for p in chorale_paths()}
+    for song in _songs(root):
+        chorale = load_chorale(paths[song["chorale_id"]])
+        quarters, seconds_per_quarter = SECONDS * song["tempo_bpm"] / 60, 60 / song["tempo_bpm"]
+        for stem, voice, octave in (("vocals", "soprano", 0), ("bass", "bass", -12)):
+            notes = excerpt_notes(chorale.parts[voice], song["start_quarters"], quarters, chorale.length_quarters)
+            heard = {n: min(n.duration_quarters, quarters - n.onset_quarters) for n in notes}
+            note = max(heard, key=heard.get)  # the longest note inside the excerpt, its middle 60 %
+            start, stop = (int((note.onset_quarters + f * heard[note]) * seconds_per_quarter * audio.SAMPLE_RATE)
+                           for f in (0.2, 0.8))
+            dry = audio.read(root / "dry" / "test" / song["name"] / f"{stem}.wav").mean(axis=1).astype(np.float64)
+            key = _pitch_semitones(dry[start:stop])
+            # pitch class only: some patches' fundamental is weak, so an octave error is possible
+            off = (key - (note.key + octave + song["transpose_semitones"]) + 6) % 12 - 6
+            assert abs(off) < 0.4, f"{song['name']}/{stem}: {off:+.2f} semitones from the transposed score"
+
+
+def test_held_out_shares_no_chorale_or_draw_with_the_default_dataset_of_the_same_seed(held_out, generated,
+                                                                                       tmp_path):
+    default = generate_demo_dataset(tmp_path / "default", n_songs=HELD_OUT_SONGS, seconds=SECONDS, seed=0,
+                                    ir_folder=held_out["out_dir"] / "irs")
+    held_out_songs = _songs(held_out["out_dir"])
+    held_out_chorales = {s["chorale_id"] for s in held_out_songs}
+    for other in (default["out_dir"], generated["out_dir"]):  # same sizes, and the 1/1/1 fixture
+        assert not held_out_chorales & {s["chorale_id"] for s in _songs(other)}
+    for ours, theirs in zip(held_out_songs, _songs(default["out_dir"])):  # a separate seed stream
+        assert ours["engineer"] != theirs["engineer"] and ours["bus"] != theirs["bus"]
+    default_hashes = set(_hashes(default["out_dir"]).values())
+    assert not {h for k, h in _hashes(held_out["out_dir"]).items() if not k.startswith("irs")} & default_hashes
+
+
+def test_held_out_same_seed_gives_same_bytes_with_two_workers(held_out, tmp_path):
+    again = generate_demo_dataset(tmp_path / "data", n_songs=HELD_OUT_SONGS, seconds=SECONDS, seed=0, workers=2,
+                                  variant="held-out")
+    assert _hashes(again["out_dir"]) == _hashes(held_out["out_dir"])
+    assert _info(again["out_dir"]) == _info(held_out["out_dir"])
+
+
+def test_held_out_programs_are_new_distinct_per_role_and_sound():
+    from automix.demo import render
+
+    held_out = (render.HELD_OUT_VOCAL_PROGRAMS, render.HELD_OUT_BASS_PROGRAMS, render.HELD_OUT_HARMONY_PROGRAMS)
+    trained = set(render.VOCAL_PROGRAMS + render.BASS_PROGRAMS + render.HARMONY_PROGRAMS)
+    every = [p for programs in held_out for p in programs]
+    assert len(every) == len(set(every)) and not set(every) & trained and all(0 <= p < 128 for p in every)
+    soundfont = render.soundfont_path().read_bytes()
+    names = render.program_names(every, soundfont)
+    assert len(set(names.values())) == len(every)  # each a preset of its own, not a fallback
+    n = audio.SAMPLE_RATE
+    # the lowest and highest keys a role plays after a +-5 transposition (bass an octave down)
+    for programs, keys in zip(held_out, ((55, 86), (19, 57), (43, 79))):
+        for program in programs:
+            for key in keys:
+                rendered = render.render_notes([([render.Note(0.0, 2.0, key, 90)], program, False)], 0.5, n,
+                                               soundfont)[:, 0]
+                sustain_db = 20 * np.log10(np.sqrt(np.mean(rendered[int(0.2 * n): int(0.9 * n)] ** 2)) + 1e-12)
+                assert sustain_db > -45.0, f"program {program} ({names[program]}) key {key}: {sustain_db:.0f} dB"
+
+
+def test_default_draws_are_those_of_the_generator_before_the_held_out_variant(generated):
+    # Known answer: the seed-0 1/1/1 fixture as the generator made it before variants existed (its audio bytes were
+    # compared then too: all 95 files of a default 6/2/2 dataset identical)
+    songs = json.loads((generated["out_dir"] / "demo_info.json").read_text())["songs"]
+    assert [(s["name"], s["start_quarters"], s["tempo_bpm"], s["programs"], s["drum_style"]) for s in songs] == [
+        ("000_bwv146_8", 40.0, 84.7, {"vocals": 54, "bass": 35, "alto": 48, "tenor": 48}, "ride"),
+        ("000_bwv301", 0.0, 89.1, {"vocals": 54, "bass": 32, "alto": 49, "tenor": 49}, "hats"),
+        ("000_bwv372", 44.0, 81.9, {"vocals": 54, "bass": 38, "alto": 49, "tenor": 49}, "ride")]
+    assert [s["engineer"]["vocals"]["target_lufs"] for s in songs] == [-18.894, -17.063, -14.933]
+    assert all("transpose_semitones" not in s for s in songs)
+
+
+def test_held_out_command_line_with_empty_splits(generated, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--held-out" in capsys.readouterr().out
+    out = tmp_path / "cli"
+    assert main(["--out", str(out), "--held-out", "--train", "0", "--val", "0", "--test", "1", "--seconds", "2",
+                 "--ir-folder", str(generated["out_dir"] / "irs")]) == 0
+    printed = capsys.readouterr().out
+    assert "train: no songs" in printed and "val: no songs" in printed and "test: 1 songs" in printed
+    info = json.loads((out / "demo_info.json").read_text())
+    assert info["variant"] == "held-out" and [s["split"] for s in info["songs"]] == ["test"]
+    assert not (out / "wet" / "train").exists() and not (out / "irs").exists()
+    with pytest.raises(ValueError, match="variant"):
+        generate_demo_dataset(tmp_path / "bad", n_songs={"test": 1}, seconds=2.0, variant="heldout")
+    assert not (tmp_path / "bad").exists()

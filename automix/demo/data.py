@@ -12,6 +12,19 @@ down -> bass, alto + tenor -> other (keys/strings/guitar), plus a drum groove in
 General-MIDI soundfont shipped with pretty_midi (:mod:`automix.demo.render`), then processed by a seeded "mix
 engineer" (:mod:`automix.demo.engineer`). Everything derives from ``seed``: each song's generator comes from
 ``SeedSequence([seed, split index, song index])``, so the output bytes do not depend on ``workers``.
+
+``--held-out`` (``variant="held-out"``) makes songs the demo-trained models have never heard, to check that what they
+learned holds beyond the demo's own sounds; typically a test split only (``--train 0 --val 0 --test 4``). Every song
+is drawn from choices disjoint from the default generator's: General-MIDI programs outside its sets
+(``render.HELD_OUT_*_PROGRAMS``), a tempo in ``HELD_OUT_TEMPO_RANGES_BPM`` (outside ``TEMPO_RANGE_BPM``), the whole
+song transposed by 2 to 5 semitones up or down (drums not; bass still an octave below), and chorales taken from the
+back of the seed's chorale order where the default generator takes them from the front, so a default dataset of the
+same seed uses other chorales unless it is large (a default song skips the corpus files that are no SATB chorale by
+jumping ahead in the order; measured for seeds 0-3, 7, 42 and up to 28 held-out songs, the first shared chorale came
+with a default dataset of 87 to 178 songs). The mix engineer's draws keep their distribution (the mixing style is
+what the models learned; only the music and its sounds are new). Its generators come from
+``SeedSequence([seed, split index, song index, 1])``, so no draw repeats a default song's. ``demo_info.json`` records
+``"variant"`` and, for the held-out one, the sets and ranges drawn from (``"variant_draws"``).
 """
 
 from __future__ import annotations
@@ -41,6 +54,9 @@ SPLITS = ("train", "val", "test")
 DEFAULT_SONGS = {"train": 6, "val": 2, "test": 2}
 MAX_SONGS = 300  # the corpus holds ~365 four-voice chorales; every song gets its own
 TEMPO_RANGE_BPM = (72.0, 112.0)
+VARIANTS = ("default", "held-out")
+HELD_OUT_TEMPO_RANGES_BPM = ((52.0, 70.0), (116.0, 140.0))  # one of the two drawn with equal odds, then uniform
+HELD_OUT_TRANSPOSE_SEMITONES = (2, 5)  # magnitude range of the whole-song transposition, sign drawn with equal odds
 DRY_PEAK_RANGE_DB = (-9.0, -3.0)
 MIN_STEM_PEAK_DB = -30.0  # a rendered dry stem quieter than this counts as empty
 MIN_VOICE_COVERAGE = 0.4  # each voice must sound during at least this fraction of the excerpt
@@ -60,27 +76,64 @@ class SongJob:
     candidates: tuple  # corpus files to try in order (str)
     ir_files: tuple  # ((kind, name, path str), ...)
     out_dir: str
+    variant: str = "default"  # one of VARIANTS
 
 
-def song_generators(seed: int, split: str, index: int) -> tuple[np.random.Generator, np.random.Generator]:
-    """The (music, engineer) generators of one song; independent of worker count and of the other songs."""
-    music, engineer = np.random.SeedSequence([seed, SPLITS.index(split), index]).spawn(2)
+def _programs(variant: str) -> dict:
+    """Role -> the General-MIDI programs a variant draws from."""
+    if variant == "held-out":
+        return {"vocals": demo_render.HELD_OUT_VOCAL_PROGRAMS, "bass": demo_render.HELD_OUT_BASS_PROGRAMS,
+                "harmony": demo_render.HELD_OUT_HARMONY_PROGRAMS}
+    return {"vocals": demo_render.VOCAL_PROGRAMS, "bass": demo_render.BASS_PROGRAMS,
+            "harmony": demo_render.HARMONY_PROGRAMS}
+
+
+def variant_info(variant: str) -> dict:
+    """What a variant draws from, for ``demo_info.json``: programs per role, tempo ranges, transpositions."""
+    low, high = HELD_OUT_TRANSPOSE_SEMITONES
+    held_out = variant == "held-out"
+    return {"programs": {role: list(programs) for role, programs in _programs(variant).items()},
+            "tempo_ranges_bpm": [list(r) for r in (HELD_OUT_TEMPO_RANGES_BPM if held_out else (TEMPO_RANGE_BPM,))],
+            "transpose_semitones": ([-t for t in range(high, low - 1, -1)] + list(range(low, high + 1))
+                                    if held_out else [0]),
+            "chorale_order": "back of the seed's order" if held_out else "front of the seed's order"}
+
+
+def song_generators(seed: int, split: str, index: int,
+                    variant: str = "default") -> tuple[np.random.Generator, np.random.Generator]:
+    """The (music, engineer) generators of one song; independent of worker count and of the other songs.
+
+    The held-out variant's come from a separate stream, so its songs repeat no draw of the default songs.
+    """
+    entropy = [seed, SPLITS.index(split), index] + ([1] if variant == "held-out" else [])
+    music, engineer = np.random.SeedSequence(entropy).spawn(2)
     return np.random.default_rng(music), np.random.default_rng(engineer)
 
 
-def draw_arrangement(rng: np.random.Generator) -> dict:
-    """Tempo, General-MIDI programs, velocities, drum style and dry levels of one song."""
-    alto = int(rng.choice(demo_render.HARMONY_PROGRAMS))
-    return {
-        "tempo_bpm": round(float(rng.uniform(*TEMPO_RANGE_BPM)), 1),
-        "programs": {"vocals": int(rng.choice(demo_render.VOCAL_PROGRAMS)),
-                     "bass": int(rng.choice(demo_render.BASS_PROGRAMS)),
+def draw_arrangement(rng: np.random.Generator, variant: str = "default") -> dict:
+    """Tempo, General-MIDI programs, velocities, drum style and dry levels of one song.
+
+    The held-out variant draws its programs and tempo from its own sets and adds ``transpose_semitones`` (the default
+    variant's draws, and so its songs, are those of the generator before the variant existed).
+    """
+    held_out = variant == "held-out"
+    programs = _programs(variant)
+    alto = int(rng.choice(programs["harmony"]))
+    tempo_range = HELD_OUT_TEMPO_RANGES_BPM[int(rng.integers(2))] if held_out else TEMPO_RANGE_BPM
+    arrangement = {
+        "tempo_bpm": round(float(rng.uniform(*tempo_range)), 1),
+        "programs": {"vocals": int(rng.choice(programs["vocals"])),
+                     "bass": int(rng.choice(programs["bass"])),
                      "alto": alto,
-                     "tenor": alto if rng.random() < 0.5 else int(rng.choice(demo_render.HARMONY_PROGRAMS))},
+                     "tenor": alto if rng.random() < 0.5 else int(rng.choice(programs["harmony"]))},
         "velocities": {voice: int(rng.integers(70, 105)) for voice in demo_render.VOICE_NAMES},
         "drum_style": str(rng.choice(["hats", "ride"])),
         "dry_peak_db": {stem: round(float(rng.uniform(*DRY_PEAK_RANGE_DB)), 2) for stem in STEMS},
     }
+    if held_out:
+        low, high = HELD_OUT_TRANSPOSE_SEMITONES
+        arrangement["transpose_semitones"] = int(rng.integers(low, high + 1)) * (1 if rng.random() < 0.5 else -1)
+    return arrangement
 
 
 def render_dry_stems(chorale, start_quarters: float, arrangement: dict, seconds: float, soundfont: bytes,
@@ -94,10 +147,11 @@ def render_dry_stems(chorale, start_quarters: float, arrangement: dict, seconds:
     length = seconds * arrangement["tempo_bpm"] / 60.0
     seconds_per_quarter = 60.0 / arrangement["tempo_bpm"]
     programs, velocities = arrangement["programs"], arrangement["velocities"]
+    song_transpose = arrangement.get("transpose_semitones", 0)  # held-out variant only; drums are not transposed
 
     def voice(name, transpose=0):
         notes = demo_render.excerpt_notes(chorale.parts[name], start_quarters, length, chorale.length_quarters)
-        return demo_render.humanize(notes, velocities[name], rng, transpose)
+        return demo_render.humanize(notes, velocities[name], rng, song_transpose + transpose)
 
     tracks = {"vocals": [(voice("soprano"), programs["vocals"], False)],
               "bass": [(voice("bass", -12), programs["bass"], False)],
@@ -135,9 +189,9 @@ def _pick_excerpt(job: SongJob, arrangement: dict, soundfont: bytes, rng: np.ran
 
 def render_song(job: SongJob) -> dict:
     """Make one song: pick and render an excerpt, engineer it, write dry and wet files. Runs in a worker."""
-    music_rng, engineer_rng = song_generators(job.seed, job.split, job.index)
+    music_rng, engineer_rng = song_generators(job.seed, job.split, job.index, job.variant)
     soundfont = demo_render.soundfont_path().read_bytes()
-    arrangement = draw_arrangement(music_rng)
+    arrangement = draw_arrangement(music_rng, job.variant)
     chorale, start, dry = _pick_excerpt(job, arrangement, soundfont, music_rng)
     name = f"{job.index:03d}_{chorale.chorale_id.replace('.', '_')}"
     irs = {(kind, ir_name): audio.read(path, sample_rate=None) for kind, ir_name, path in job.ir_files}
@@ -179,18 +233,30 @@ def prepare_output(out_dir: Path, overwrite: bool) -> None:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-def _song_jobs(out_dir: Path, n_songs: dict, seconds: float, seed: int, ir_files: tuple) -> list[SongJob]:
-    """One job per song; song g of all splits gets the chorales ``order[g::total]`` first, so songs never share."""
+def chorale_order(seed: int, variant: str = "default") -> list[str]:
+    """The corpus files in the order songs take them: a seeded permutation, reversed for the held-out variant.
+
+    A default dataset's song g of ``total`` takes the first usable file of ``order[g::total]``, so it uses files
+    from the front of the permutation; the held-out variant's songs take theirs from the back.
+    """
     paths = [str(p) for p in demo_render.chorale_paths()]
-    total = sum(n_songs.values())
     order = [paths[i] for i in np.random.default_rng(np.random.SeedSequence([seed, 999])).permutation(len(paths))]
+    return order[::-1] if variant == "held-out" else order
+
+
+def _song_jobs(out_dir: Path, n_songs: dict, seconds: float, seed: int, ir_files: tuple,
+               variant: str = "default") -> list[SongJob]:
+    """One job per song; song g of all splits gets the chorales ``order[g::total]`` first, so songs never share."""
+    total = sum(n_songs.values())
+    order = chorale_order(seed, variant)
     jobs, song = [], 0
     for split in SPLITS:
         for index in range(n_songs.get(split, 0)):
             own = order[song::total]
             taken = set(own)
             fallback = [p for p in order[song:] + order[:song] if p not in taken]  # only if none of its own is usable
-            jobs.append(SongJob(seed, split, index, float(seconds), tuple(own + fallback), ir_files, str(out_dir)))
+            jobs.append(SongJob(seed, split, index, float(seconds), tuple(own + fallback), ir_files, str(out_dir),
+                                variant))
             song += 1
     return jobs
 
@@ -203,7 +269,9 @@ def _run_jobs(function, jobs: list, pool, desc: str) -> list:
     return [future.result() for future in tqdm(futures, desc=desc)]  # raises the first worker error
 
 
-def _check_sizes(n_songs: dict, seconds: float, workers: int) -> dict:
+def _check_sizes(n_songs: dict, seconds: float, workers: int, variant: str = "default") -> dict:
+    if variant not in VARIANTS:
+        raise ValueError(f"variant={variant!r}: use one of {VARIANTS}")
     unknown = set(n_songs) - set(SPLITS)
     if unknown:
         raise ValueError(f"unknown split(s) {sorted(unknown)}; use {SPLITS}")
@@ -218,36 +286,42 @@ def _check_sizes(n_songs: dict, seconds: float, workers: int) -> dict:
 
 
 def generate_demo_dataset(out_dir, n_songs=None, seconds: float = 20.0, seed: int = 0, ir_folder=None,
-                          workers: int = 1, overwrite: bool = False) -> dict:
+                          workers: int = 1, overwrite: bool = False, variant: str = "default") -> dict:
     """Generate the demo dataset (see the module docstring for the layout).
 
     Args:
         out_dir: output folder; created if missing; must be empty unless ``overwrite``.
-        n_songs: songs per split, default ``{"train": 6, "val": 2, "test": 2}``.
+        n_songs: songs per split, default ``{"train": 6, "val": 2, "test": 2}``; a split may have none (e.g.
+            ``{"train": 0, "val": 0, "test": 4}``), as long as there is one song in all.
         seconds: length of each song in seconds.
         seed: every random choice derives from it.
         ir_folder: IR root in the loader layout; None simulates rooms and writes them to ``out_dir/irs``.
         workers: processes rendering songs (output is identical for any count).
         overwrite: replace a previous demo dataset in ``out_dir``.
+        variant: ``"default"``, or ``"held-out"`` for songs with other programs, tempi, keys and chorales (see the
+            module docstring).
 
     Returns:
         Summary: ``out_dir``, ``dry_dir``, ``wet_dir``, ``ir_dir``, ``info_file``, ``songs`` (split -> names),
         ``n_songs``, ``n_files``, ``seconds_taken``.
     """
     started = time.perf_counter()
-    counts = _check_sizes(DEFAULT_SONGS if n_songs is None else n_songs, seconds, workers)
+    counts = _check_sizes(DEFAULT_SONGS if n_songs is None else n_songs, seconds, workers, variant)
     out_dir = Path(out_dir)
     found = demo_irs.find_ir_files(ir_folder) if ir_folder is not None else None  # check before touching out_dir
     prepare_output(out_dir, overwrite)
     info = {"complete": False, "seed": seed, "seconds": seconds, "sample_rate": audio.SAMPLE_RATE, "n_songs": counts,
-            "soundfont": demo_render.soundfont_path().name}
+            "soundfont": demo_render.soundfont_path().name, "variant": variant}
+    if variant != "default":
+        info["variant_draws"] = variant_info(variant)
     _write_json(out_dir / _INFO_FILE, info)  # marks the folder as ours, so --overwrite can replace an interrupted run
     pool = None
     if workers > 1:  # spawn: workers import the package afresh and read no state of this process
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
     try:
         ir_files, ir_info = _impulse_responses(found, ir_folder, out_dir, seed, pool)
-        results = _run_jobs(render_song, _song_jobs(out_dir, counts, seconds, seed, ir_files), pool, "songs")
+        results = _run_jobs(render_song, _song_jobs(out_dir, counts, seconds, seed, ir_files, variant), pool,
+                           "songs")
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -295,16 +369,24 @@ def main(argv=None) -> int:
                         help="IR root with reverb/<name>/impulse_response.wav (44.1 kHz); default: simulate rooms")
     parser.add_argument("--workers", type=int, default=1, help="processes rendering songs (default 1)")
     parser.add_argument("--overwrite", action="store_true", help="replace a previous demo dataset in --out")
+    parser.add_argument("--held-out", action="store_true",
+                        help="songs the demo models never heard: other General-MIDI programs, tempi 52-70 or "
+                             "116-140 bpm, the song transposed by 2-5 semitones, other chorales (same mix engineer); "
+                             "e.g. --train 0 --val 0 --test 4")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         summary = generate_demo_dataset(args.out, {s: getattr(args, s) for s in SPLITS}, args.seconds, args.seed,
-                                        args.ir_folder, args.workers, args.overwrite)
+                                        args.ir_folder, args.workers, args.overwrite,
+                                        "held-out" if args.held_out else "default")
     except (ValueError, FileExistsError, FileNotFoundError) as err:  # AudioError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2
     for split, names in summary["songs"].items():
-        print(f"{split}: {len(names)} songs in {summary['wet_dir'] / split} ({', '.join(names)})")
+        if names:
+            print(f"{split}: {len(names)} songs in {summary['wet_dir'] / split} ({', '.join(names)})")
+        else:
+            print(f"{split}: no songs")
     print(f"dry stems: {summary['dry_dir']}\nimpulse responses: {summary['ir_dir']}\n"
           f"info: {summary['info_file']}\n{summary['n_files']} files in {summary['seconds_taken']:.1f} s")
     return 0

@@ -23,6 +23,13 @@ VOICE_NAMES = ("soprano", "alto", "tenor", "bass")
 VOCAL_PROGRAMS = (52, 53, 54)  # choir aahs, voice oohs, synth voice
 BASS_PROGRAMS = (32, 33, 34, 35, 38)  # acoustic, fingered, picked, fretless, synth bass
 HARMONY_PROGRAMS = (0, 4, 11, 16, 19, 24, 25, 48, 49)  # pianos, vibraphone, organs, guitars, strings
+# The held-out variant's programs (``--held-out``): none of them in the sets above, none shared between roles. Each
+# was checked on TimGM6mb over its role's range (after a +-5 semitone transposition): it sustains at the pitch played.
+# Left out on purpose: Organ 3 (18, sounds an octave low), accordion (21, detuned), pizzicato (45, dies away at once).
+HELD_OUT_VOCAL_PROGRAMS = (56, 64, 68, 71, 73, 85)  # trumpet, soprano sax, oboe, clarinet, flute, solo vox (lead)
+HELD_OUT_BASS_PROGRAMS = (36, 37, 39, 43)  # slap basses 1 and 2, synth bass 2, contrabass
+HELD_OUT_HARMONY_PROGRAMS = (1, 2, 5, 6, 20, 26, 27, 40, 41, 42, 46, 50, 51, 61)  # pianos 2/3, e-piano 2,
+# harpsichord, reed organ, jazz and clean guitars, violin, viola, cello, harp, synth strings 1/2, brass section
 DRUM_CHANNEL = 9  # GM channel 10
 DRUM_KEYS = {"kick": 36, "snare": 38, "closed_hat": 42, "open_hat": 46, "ride": 51, "crash": 49}
 
@@ -135,7 +142,13 @@ def voice_coverage(notes, length_quarters: float) -> float:
 
 
 def humanize(notes, velocity: int, rng: np.random.Generator, transpose: int = 0) -> list[Note]:
-    """Give notes a base velocity with a little seeded jitter, and transpose them (semitones)."""
+    """Give notes a base velocity with a little seeded jitter, and transpose them (semitones).
+
+    Raises:
+        ValueError: a transposed key falls outside MIDI's 0..127 (the synthesizer would drop it silently).
+    """
+    if notes and not (0 <= min(n.key for n in notes) + transpose and max(n.key for n in notes) + transpose <= 127):
+        raise ValueError(f"transposing by {transpose} semitones takes notes outside MIDI keys 0..127")
     jitter = rng.integers(-8, 9, size=len(notes))
     return [
         Note(n.onset_quarters, n.duration_quarters, n.key + transpose, int(np.clip(velocity + j, 1, 127)))
