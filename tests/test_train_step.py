@@ -150,3 +150,20 @@ def test_autocast_steps_on_the_cpu(songs, amp):
         assert stats.n_skipped == 0
     else:  # the GradScaler starts at 2^16: the first steps overflow (skipped, not an error) until it has shrunk
         assert trainer.scaler.get_scale() < 2.0 ** 16
+
+
+def test_pre_training_with_a_stereo_loss_validates_per_stem_and_has_no_baseline(songs):
+    """The demo pre-trains with Lb: every stem's reconstruction is scored with the stereo loss, and the "sum of
+    the stems" baseline (a mixing notion) is not computed against the four stem targets."""
+    from automix.data import validation_songs
+
+    config = _config(TINY_PRETRAIN, LOSS="Lb", FFT_SIZE=1024, HOP_LENGTH=256)
+    trainer = _trainer(config)
+    batch = _batches(config, songs[0])[0]
+    loss, grad_norm, finite = trainer.train_step(batch)
+    assert finite and math.isfinite(loss) and grad_norm > 0
+    items = list(validation_songs(songs[1], config["INPUTS"], config["OUTPUTS"], 22528, multiple=16))
+    trainer.log_baseline(items)
+    assert trainer.state.baseline == {}
+    per_song, _ = trainer.validate(items)
+    assert set(per_song["song_00"]) == {"stereo_loss", "td_l1"} and per_song["song_00"]["stereo_loss"] > 0

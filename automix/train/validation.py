@@ -141,8 +141,9 @@ class Validator:
         return per_song, first
 
     def baseline(self, items) -> dict:
-        """Per-song losses of the plain sum of the input stems (mixing only; empty for pre-training)."""
-        if self.primary == "td_l1":
+        """Per-song losses of the plain sum of the input stems (mixing only; empty for pre-training, whatever its
+        loss: the targets are the inputs themselves)."""
+        if self.primary == "td_l1" or self.config.get("PRETRAIN"):
             return {}
         per_song = {}
         for name, inputs, targets in items:
