@@ -6,7 +6,8 @@ import pytest
 import scipy.signal
 import torch
 
-from automix.losses import FIRFilter, StereoLoss, TimeL1Loss, crop_to_output, design_a_weighting_fir
+from automix.losses import (FIRFilter, StereoLoss, TimeL1Loss, correlate_polyphase, crop_to_output,
+                            design_a_weighting_fir, single_threaded_ops)
 
 N_FFT, HOP = 4096, 1024
 PARITY_LOSSES = [("La", (), "La_nofilter"), ("La", ("aw", "lp"), "La_aw+lp"),
@@ -242,3 +243,67 @@ def test_shape_errors_are_clear():
         StereoLoss(guard_frames=2)(output[..., :1, :], target[..., :1, :])
     with pytest.raises(ValueError, match="nothing inside guards"):
         TimeL1Loss(10, 10)(output[..., :15], target[..., :15])
+
+
+# ---------------------------------------------------------------- evaluation of whole songs (no gradient)
+@pytest.mark.parametrize("name", ["aw", "lp", "hp", "fd"])
+@pytest.mark.parametrize("release_delay", [False, True])
+def test_polyphase_correlation_equals_the_filters_conv1d(name, release_delay):
+    fir = FIRFilter(name, release_delay=release_delay)
+    x = torch.randn(3, 40000, generator=torch.Generator().manual_seed(4))  # > 4 blocks: the blocked conv1d path
+    expected = fir(x)
+    for phases in (16, 64):
+        y = correlate_polyphase(x, fir.kernel, fir.start - fir.padding, phases=phases)
+        assert y.shape == x.shape
+        torch.testing.assert_close(y, expected, rtol=0, atol=2e-6)  # float32 sums in another order
+
+
+def _float64_losses(loss, output, target):
+    """La and Lb of forward's definition with the filters, STFT and sums all in float64 (evaluate's reference)."""
+    pair = torch.stack([output, target]).double()
+    n = pair.shape[-1]
+    for fir in loss.filters:
+        y = torch.nn.functional.conv1d(pair.reshape(-1, 1, n), fir.kernel.double(), padding=fir.padding)
+        pair = y[..., fir.start:fir.start + n].reshape(pair.shape)
+    mid_side = torch.stack([pair[..., 0, :] + pair[..., 1, :], pair[..., 0, :] - pair[..., 1, :]])
+    spec = torch.stft(mid_side.reshape(-1, n), N_FFT, HOP, window=loss.window.double(), center=False,
+                      return_complex=True).abs()
+    g = loss.guard_frames
+    mags = spec[..., g:spec.shape[-1] - g].reshape(2, 2, -1)
+    values = {"La": 0.0, "Lb": 0.0}
+    for x_mag, y_mag in mags:
+        log_l1 = (torch.log(x_mag + 1e-30) - torch.log(y_mag + 1e-30)).abs().mean()
+        values["La"] += float(torch.linalg.vector_norm(y_mag - x_mag) / torch.linalg.vector_norm(y_mag) + log_l1)
+        values["Lb"] += float(((x_mag - y_mag) ** 2).mean() + log_l1)
+    return values
+
+
+@pytest.mark.parametrize("guard_frames, release_delay", [(0, False), (3, False), (2, True)])
+def test_evaluate_gives_both_losses_with_float64_sums(guard_frames, release_delay):
+    output, target = _signals(n_frames=150, shape=(2, 1, 2))  # 150 frames: 3 blocks of 64, the last one short
+    loss = StereoLoss("La", guard_frames=guard_frames, release_delay=release_delay)
+    values = loss.evaluate(output, target)
+    expected = _float64_losses(loss, output, target)
+    # float32 filters and STFT, float64 sums: within ~3e-6 of the float64 values over seeds (the A-weighting leaves
+    # low-frequency bins near float32 rounding level, which the log term sees); forward is ~3e-5 off (float32 norms)
+    assert values["La"] == pytest.approx(expected["La"], rel=5e-6)
+    assert values["Lb"] == pytest.approx(expected["Lb"], rel=5e-6)
+    for kind in ("La", "Lb"):  # and forward's float32 values to their rounding
+        forward = StereoLoss(kind, guard_frames=guard_frames, release_delay=release_delay)(output, target).item()
+        assert values[kind] == pytest.approx(forward, rel=1e-4)
+    assert loss.evaluate(target, target.clone()) == {"La": 0.0, "Lb": 0.0}
+
+
+def test_evaluate_checks_shapes_and_restores_torch_threads():
+    output, target = _signals(n_frames=12)
+    threads = torch.get_num_threads()
+    with single_threaded_ops() as yielded:
+        assert yielded == threads and torch.get_num_threads() == 1
+    assert torch.get_num_threads() == threads
+    with pytest.raises(ValueError, match="guard_frames"):
+        StereoLoss(guard_frames=6).evaluate(output, target)
+    with pytest.raises(ValueError, match="2 channels"):
+        StereoLoss(guard_frames=2).evaluate(output[..., :1, :], target[..., :1, :])
+    with pytest.raises(ValueError, match="same shape"):
+        StereoLoss(guard_frames=2).evaluate(output[..., :-1], target)
+    assert torch.get_num_threads() == threads

@@ -5,6 +5,7 @@ import scipy.signal
 
 from automix.evaluation import metrics as M
 from automix.evaluation.silence import active_bounds, trim_silence
+from automix.fxnorm.stft import stft
 
 SR = 44100
 
@@ -138,3 +139,63 @@ def test_spectral_shape_equals_librosa(reference):
         np.testing.assert_allclose(ours[name], values, rtol=2e-4, atol=1e-3, err_msg=name)
     contrast = librosa.feature.spectral_contrast(**kw, fmin=250.0, n_bands=4, quantile=0.02)
     np.testing.assert_allclose(M._spectral_contrast(magnitude, frequencies), contrast, rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------- fast paths equal the definitions
+def test_low_pass_kernel_equals_scipy_sosfiltfilt(reference):
+    from automix.evaluation.kernels import scaled_sosfiltfilt
+
+    sos = scipy.signal.butter(4, 1000.0, btype="low", fs=SR, output="sos")
+    gain = 10.0 ** (-1 / 20) / float(np.abs(reference).max())
+    out = np.empty(reference.shape, dtype=np.float32)
+    scaled_sosfiltfilt(reference, gain, sos, scipy.signal.sosfilt_zi(sos), 15, out)
+    expected = scipy.signal.sosfiltfilt(sos, np.asarray(reference, np.float64) * gain, axis=0).astype(np.float32)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_rolloff_kernel_equals_cumsum_argmax():
+    from automix.evaluation.kernels import rolloff_bins
+
+    magnitude = np.abs(np.random.default_rng(3).standard_normal((50, 2049))).astype(np.float32) ** 4
+    magnitude[3] = 0.0
+    magnitude[4, 7] = np.nan
+    cumulative = np.cumsum(magnitude, axis=-1, dtype=np.float32)
+    expected = np.argmax(cumulative >= np.float32(0.85) * cumulative[:, -1:], axis=-1)
+    out = np.empty(50, dtype=np.int64)
+    rolloff_bins(magnitude, np.float32(0.85), out)
+    np.testing.assert_array_equal(out, expected)
+
+
+def _direct_dynamics(x):
+    """The dynamics series of the peak-normalized signal by their definitions, unblocked (float64)."""
+    x = M.peak_normalize(x)
+    frames = np.lib.stride_tricks.sliding_window_view(x, 4096, axis=0)[::1024]  # (frames, 2, 4096)
+    r = 20 * np.log10(np.maximum(np.sqrt(np.sum(frames ** 2, axis=-1) / 4096), 1e-10)).T
+    spread = np.mean(20 * np.log10(np.maximum(np.abs(frames), 1e-10)), axis=-1).T - r
+    crest = (20 * np.log10(np.maximum(np.abs(frames).max(axis=-1), 1e-10))).T / np.minimum(r, -1e-6)
+    sos = scipy.signal.butter(4, 1000.0, btype="low", fs=SR, output="sos")
+    low = scipy.signal.sosfiltfilt(sos, x, axis=0).astype(np.float32)
+    low_mag = np.abs(stft(low, 4096, 1024)).astype(np.float64)  # (frames, 2, bins)
+    mag = np.abs(stft(x.astype(np.float32), 4096, 1024)).astype(np.float64)
+    ratio = (low_mag / (mag + 1e-5)).sum(axis=-1).mean(axis=1)
+    return {"rms_db": r, "spread_db": spread, "crest": crest, "l_ratio": ratio[None]}
+
+
+def test_blocked_dynamics_and_panning_equal_their_definitions(reference):
+    x = reference[:SR * 3 + 777]  # 126 frames: two blocks, the second one short
+    series = M.dynamics_series(M.Analysis(x))
+    for name, values in _direct_dynamics(x).items():
+        np.testing.assert_allclose(series[name], values, rtol=1e-12 if name != "l_ratio" else 1e-6, err_msg=name)
+    sps = M.panning_spectrum(M.peak_normalize(x)).astype(np.float64)
+    expected = [np.sqrt(np.mean(sps[:, lo:hi] ** 2, axis=1)) for lo, hi in ((0, 1024), (0, 11), (11, 116), (116, 1024))]
+    np.testing.assert_allclose(M.panning_band_rms(M.peak_normalize(x)), np.array(expected), rtol=1e-12)
+
+
+def test_threads_do_not_change_the_metrics(reference, monkeypatch):
+    estimate = (0.7 * reference + 0.01 * np.random.default_rng(2).standard_normal(reference.shape)).astype(np.float32)
+    parallel, _ = M.all_metrics(reference, estimate)
+    monkeypatch.setattr(M, "_threads", lambda: 1)
+    serial, _ = M.all_metrics(reference, estimate)
+    assert serial.keys() == parallel.keys()
+    for key, value in serial.items():
+        assert parallel[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key

@@ -1,4 +1,4 @@
-"""Objective mixing metrics of the paper (Martínez-Ramírez et al., ISMIR 2022; spec §6), numpy/scipy/librosa only.
+"""Objective mixing metrics of the paper (Martínez-Ramírez et al., ISMIR 2022; spec §6), NumPy/SciPy/numba, no torch.
 
 Four families compare a system's mix (``estimate``) with the reference mixture, both ``(n_samples, 2)`` float at
 44.1 kHz:
@@ -20,9 +20,19 @@ Every per-frame series is smoothed by a 40-frame moving average. Each feature is
 Plus waveform ``l1`` / ``l2`` and a multi-resolution STFT distance (:func:`mrstft_distance`, equal to auraloss's
 ``MultiResolutionSTFTLoss`` with its defaults). The stereo losses La/Lb are torch modules
 (:mod:`automix.losses`); the evaluation runner adds them.
+
+Speed (all metrics of a 3-minute song in a few seconds on 2 cores): every STFT is computed and reduced a block of
+frames at a time (temporaries stay in cache: whole-song spectrograms cost more in page faults than in FFTs), the
+fused reductions are numba kernels (:mod:`automix.evaluation.kernels`), and the two signals of a family, or the
+blocks of the MRSTFT, run on :func:`_threads` threads. The values are those of the plain NumPy definitions (tests
+compare) up to the order of float32 sums, which are float64 where they were float32 before.
 """
 
 from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.signal
@@ -30,7 +40,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from automix.fxnorm.loudness import SAMPLE_RATE, integrated_loudness, max_abs, peak_db
 from automix.fxnorm.panning import similarity
-from automix.fxnorm.stft import n_frames, stft
+from automix.fxnorm.stft import n_frames, stft, stft_blocks
 
 SMOOTHING_FRAMES = 40  # moving-average length of every per-frame series (release)
 SPECTRAL_FFT, SPECTRAL_HOP = 4096, 1024
@@ -40,6 +50,30 @@ NORMALIZATION_PEAK_DB = -1.0
 LOW_FREQUENCY_CUTOFF_HZ = 1000.0
 _MAPE_EPS = np.finfo(np.float64).eps  # scikit-learn's mean_absolute_percentage_error floor
 _TINY = 1e-10  # amplitude floor before a logarithm (-200 dB)
+
+
+def _threads() -> int:
+    """Threads for the per-signal and per-block work: the cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _map(function, items) -> list:
+    """``[function(item) for item in items]`` on :func:`_threads` threads (NumPy, SciPy's FFT, the numba kernels and
+    pyloudnorm-equivalent loudness release the GIL on large arrays: the cores work in parallel)."""
+    items = list(items)
+    if len(items) <= 1 or _threads() == 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(min(_threads(), len(items))) as pool:
+        return list(pool.map(function, items))
+
+
+def _split(items: range, parts: int) -> list[range]:
+    """``items`` cut into at most ``parts`` contiguous ranges of (nearly) equal length."""
+    bounds = np.linspace(0, len(items), min(parts, max(1, len(items))) + 1).astype(int)
+    return [items[lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
 class MetricsError(ValueError):
@@ -92,28 +126,69 @@ def _compare(ref_series: np.ndarray, est_series: np.ndarray) -> tuple[float, flo
     return float(np.mean(mapes)), float(np.mean(diffs))
 
 
+_BLOCK_FRAMES = 64  # STFT frames per block of the families (4096-point: 2 MiB of float32 magnitudes per signal)
+
+
 class Analysis:
-    """A signal with what several families share: its -1 dBFS peak-normalized copy and that copy's 4096/1024
-    magnitude STFT ``(channels, bins, frames)``, computed once (lazily) instead of once per family."""
+    """A signal with what several families share, computed once (lazily) instead of once per family: its -1 dBFS
+    peak-normalization gain, the normalized copy (float64 and float32) and that copy's 4096/1024 magnitude STFT.
+
+    The STFT is computed block by block straight into a frame-major ``(channels, frames, bins)`` array (``|X|`` of
+    a few frames at a time stays in cache; the bins, which every descriptor reduces over, are contiguous);
+    :attr:`magnitude` shows it as ``(channels, bins, frames)``.
+    """
 
     def __init__(self, x: np.ndarray):
         self.raw = x
-        self._normalized = self._magnitude = None
+        self._gain = self._normalized = self._normalized32 = self._frames = None
+
+    @property
+    def gain(self) -> float:
+        """The factor of the -1 dBFS peak normalization (as :func:`peak_normalize`)."""
+        if self._gain is None:
+            peak = max_abs(self.raw)
+            if not peak > 0:
+                raise MetricsError("the signal is silent (all zeros)")
+            self._gain = 10.0 ** (NORMALIZATION_PEAK_DB / 20.0) / peak
+        return self._gain
 
     @property
     def normalized(self) -> np.ndarray:
+        """:func:`peak_normalize` of the signal, float64 ``(n_samples, 2)``."""
         if self._normalized is None:
-            self._normalized = peak_normalize(self.raw)
+            self._normalized = np.asarray(self.raw, np.float64) * self.gain
         return self._normalized
 
     @property
-    def magnitude(self) -> np.ndarray:
-        if self._magnitude is None:
-            spectrum = stft(self.normalized.astype(np.float32), SPECTRAL_FFT, SPECTRAL_HOP)
-            if spectrum.shape[0] == 0:
+    def normalized32(self) -> np.ndarray:
+        """:attr:`normalized` rounded to float32 (what the STFTs read), made in cache-sized chunks."""
+        if self._normalized32 is None:
+            raw, gain = np.asarray(self.raw), self.gain
+            out = np.empty(raw.shape, dtype=np.float32)
+            for lo in range(0, raw.shape[0], 2 ** 16):
+                out[lo:lo + 2 ** 16] = np.asarray(raw[lo:lo + 2 ** 16], np.float64) * gain
+            self._normalized32 = out
+        return self._normalized32
+
+    @property
+    def frames(self) -> np.ndarray:
+        """Magnitude STFT (4096/1024, sqrt-Hann, not centred) of :attr:`normalized32`, float32
+        ``(channels, frames, bins)`` C-contiguous."""
+        if self._frames is None:
+            x = self.normalized32
+            count = n_frames(x.shape[0], SPECTRAL_FFT, SPECTRAL_HOP)
+            if count == 0:
                 raise MetricsError("the signal is shorter than one 4096-sample frame")
-            self._magnitude = np.ascontiguousarray(np.abs(spectrum).transpose(1, 2, 0))
-        return self._magnitude
+            frames = np.empty((x.shape[1], count, SPECTRAL_FFT // 2 + 1), dtype=np.float32)
+            for first, spectrum in stft_blocks(x, SPECTRAL_FFT, SPECTRAL_HOP, _BLOCK_FRAMES):
+                np.abs(spectrum.transpose(1, 0, 2), out=frames[:, first:first + spectrum.shape[0]])
+            self._frames = frames
+        return self._frames
+
+    @property
+    def magnitude(self) -> np.ndarray:
+        """:attr:`frames` as ``(channels, bins, frames)`` (a view)."""
+        return self.frames.transpose(0, 2, 1)
 
 
 def _analyses(reference, estimate) -> tuple[Analysis, Analysis]:
@@ -128,7 +203,7 @@ def _analyses(reference, estimate) -> tuple[Analysis, Analysis]:
 def loudness_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
     """``d_lufs``/``d_peak`` (release MAPE) and ``lufs_abs_lu``/``peak_abs_db`` of the raw signals."""
     reference, estimate = _check_pair(reference, estimate)
-    lufs = [integrated_loudness(np.asarray(s, np.float32), sample_rate) for s in (reference, estimate)]
+    lufs = _map(lambda s: integrated_loudness(np.asarray(s, np.float32), sample_rate), (reference, estimate))
     peaks = [peak_db(s) for s in (reference, estimate)]
     if not all(np.isfinite(lufs + peaks)):
         raise MetricsError("loudness is undefined (silent signal or shorter than one 400-ms block)")
@@ -139,21 +214,51 @@ def loudness_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: i
 
 # --------------------------------------------------------------------------------------------------- spectral
 
+def _frame_blocks(magnitude: np.ndarray):
+    """Yield ``(first, block)``: ``magnitude (channels, bins, frames)`` as frame-major blocks
+    ``(channels, frames, bins)`` of :data:`_BLOCK_FRAMES` frames with contiguous bins (views of a frame-major
+    array such as :attr:`Analysis.magnitude`; copies otherwise)."""
+    frames = np.moveaxis(magnitude, 1, 2)
+    for first in range(0, frames.shape[1], _BLOCK_FRAMES):
+        block = frames[:, first:first + _BLOCK_FRAMES]
+        yield first, block if block.strides[-1] == block.itemsize else np.ascontiguousarray(block)
+
+
 def _spectral_shape(magnitude: np.ndarray, frequencies: np.ndarray) -> dict:
     """librosa's spectral centroid, bandwidth (p = 2, normalized), roll-off (85 %) and flatness (power 2,
     amin 1e-10) of ``magnitude (channels, bins, frames)`` float32, by matrix products instead of per-frame
-    normalized copies (tests check equality with librosa); each ``(channels, frames)``."""
-    total = np.einsum("cbf->cf", magnitude, dtype=np.float64)
+    normalized copies (tests check equality with librosa); each ``(channels, frames)``.
+
+    Frames go in blocks, each reduced over its contiguous bins: float64 moments ``sum |X|·[1, f, f²]`` (one
+    product), float32 running sums for the roll-off (:func:`~automix.evaluation.kernels.rolloff_bins`, the
+    additions of ``np.cumsum``), float64 means for the flatness.
+    """
+    from automix.evaluation.kernels import rolloff_bins  # lazy: numba
+
+    n_channels, n_frames_total = magnitude.shape[0], magnitude.shape[2]
+    basis = np.stack([np.ones(frequencies.shape[0]), frequencies.astype(np.float64),
+                      frequencies.astype(np.float64) ** 2], axis=1)  # (bins, 3)
+    moments = np.empty((n_channels, n_frames_total, 3))
+    rolloff = np.empty((n_channels, n_frames_total), dtype=frequencies.dtype)
+    log_power, mean_power = np.empty((2, n_channels, n_frames_total))
+    index = np.empty(n_channels * _BLOCK_FRAMES, dtype=np.int64)
+    buffer = np.empty((n_channels, _BLOCK_FRAMES, magnitude.shape[1]), dtype=np.float32)
+    for first, block in _frame_blocks(magnitude):
+        stop = first + block.shape[1]
+        moments[:, first:stop] = block.astype(np.float64) @ basis
+        rows = index[:block[..., 0].size]
+        rolloff_bins(block.reshape(-1, block.shape[-1]), np.float32(0.85), rows)
+        rolloff[:, first:stop] = frequencies[rows.reshape(block.shape[:2])]
+        power = np.maximum(np.square(block, out=buffer[:, :block.shape[1]]), np.float32(1e-10),
+                           out=buffer[:, :block.shape[1]])
+        mean_power[:, first:stop] = power.mean(axis=-1, dtype=np.float64)
+        log_power[:, first:stop] = np.log(power, out=power).mean(axis=-1, dtype=np.float64)
+    total, first_moment, second_moment = moments[..., 0], moments[..., 1], moments[..., 2]
     active = total > np.finfo(np.float32).tiny
     safe = np.where(active, total, 1.0)
-    first = np.einsum("b,cbf->cf", frequencies, magnitude, dtype=np.float64)
-    second = np.einsum("b,cbf->cf", frequencies.astype(np.float64) ** 2, magnitude, dtype=np.float64)
-    centroid = np.where(active, first / safe, 0.0)
-    bandwidth = np.sqrt(np.maximum(np.where(active, second / safe - centroid ** 2, 0.0), 0.0))
-    cumulative = np.cumsum(magnitude, axis=1, dtype=np.float32)
-    rolloff = frequencies[np.argmax(cumulative >= np.float32(0.85) * cumulative[:, -1:, :], axis=1)]
-    power = np.maximum(magnitude * magnitude, np.float32(1e-10))
-    flatness = np.exp(np.log(power).mean(axis=1, dtype=np.float64)) / power.mean(axis=1, dtype=np.float64)
+    centroid = np.where(active, first_moment / safe, 0.0)
+    bandwidth = np.sqrt(np.maximum(np.where(active, second_moment / safe - centroid ** 2, 0.0), 0.0))
+    flatness = np.exp(log_power) / mean_power
     return {"centroid": centroid, "bandwidth": bandwidth, "rolloff": rolloff, "flatness": flatness}
 
 
@@ -163,14 +268,12 @@ def _power_to_db(x: np.ndarray, top_db: float = 80.0) -> np.ndarray:
     return np.maximum(db, db.max() - top_db)
 
 
-def _spectral_contrast(magnitude: np.ndarray, frequencies: np.ndarray, fmin: float = 250.0, n_bands: int = 4,
-                       quantile: float = 0.02) -> np.ndarray:
-    """librosa's ``spectral_contrast`` (same bands, edge bins and quantile rule), with a partial sort per band
-    instead of a full one; ``(channels, n_bands + 1, frames)`` in dB."""
+def _contrast_bands(frequencies: np.ndarray, fmin: float, n_bands: int, quantile: float) -> list[tuple[int, int, int]]:
+    """librosa's contrast sub-bands as ``(first_bin, stop_bin, count)``: each band is a contiguous run of bins (the
+    edge bin below it included, the last band running to the top), ``count`` its quantile's number of bins."""
     edges = np.zeros(n_bands + 2)
     edges[1:] = fmin * 2.0 ** np.arange(n_bands + 1)
-    shape = (magnitude.shape[0], n_bands + 1, magnitude.shape[2])
-    valley, peak = np.zeros(shape), np.zeros(shape)
+    bands = []
     for k, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
         band = (frequencies >= low) & (frequencies <= high)
         index = np.flatnonzero(band)
@@ -178,14 +281,29 @@ def _spectral_contrast(magnitude: np.ndarray, frequencies: np.ndarray, fmin: flo
             band[index[0] - 1] = True
         if k == n_bands:
             band[index[-1] + 1:] = True
-        sub_band = magnitude[:, band, :]
-        if k < n_bands:
-            sub_band = sub_band[:, :-1, :]
         count = max(int(np.rint(quantile * np.sum(band))), 1)
-        n = sub_band.shape[1]
-        part = np.partition(sub_band, (count - 1, n - count), axis=1)
-        valley[:, k] = part[:, :count].mean(axis=1)
-        peak[:, k] = part[:, n - count:].mean(axis=1)
+        selected = np.flatnonzero(band)
+        stop = selected[-1] + 1 if k == n_bands else selected[-1]  # librosa drops the top bin of inner bands
+        bands.append((int(selected[0]), int(stop), count))
+    return bands
+
+
+def _spectral_contrast(magnitude: np.ndarray, frequencies: np.ndarray, fmin: float = 250.0, n_bands: int = 4,
+                       quantile: float = 0.02) -> np.ndarray:
+    """librosa's ``spectral_contrast`` (same bands, edge bins and quantile rule), with a partial sort per band
+    instead of a full one, over contiguous bins, frames in blocks; ``(channels, n_bands + 1, frames)`` in dB."""
+    shape = (magnitude.shape[0], n_bands + 1, magnitude.shape[2])
+    valley, peak = np.zeros(shape), np.zeros(shape)
+    bands = _contrast_bands(frequencies, fmin, n_bands, quantile)
+    for first, block in _frame_blocks(magnitude):
+        stop = first + block.shape[1]
+        for k, (lo, hi, count) in enumerate(bands):
+            n, band = hi - lo, block[..., lo:hi]
+            # two one-kth partitions: NumPy's SIMD quickselect takes one kth (~3x faster than one two-kth call)
+            lowest = np.partition(band, count - 1, axis=-1)[..., :count]
+            highest = np.partition(band, n - count, axis=-1)[..., n - count:]
+            valley[:, k, first:stop] = lowest.mean(axis=-1, dtype=np.float64)
+            peak[:, k, first:stop] = highest.mean(axis=-1, dtype=np.float64)
     return _power_to_db(peak) - _power_to_db(valley)
 
 
@@ -213,7 +331,7 @@ _SPECTRAL_UNITS = {"centroid": "hz", "bandwidth": "hz", "contrast_l": "db", "con
 
 def spectral_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
     """``<feature>_mean`` (release MAPE), ``<feature>_abs_<unit>`` and ``spectral_mape_mean``."""
-    ref, est = (spectral_series(a, sample_rate) for a in _analyses(reference, estimate))
+    ref, est = _map(lambda a: spectral_series(a, sample_rate), _analyses(reference, estimate))
     result = {}
     for name, unit in _SPECTRAL_UNITS.items():
         result[f"{name}_mean"], result[f"{name}_abs_{unit}"] = _compare(ref[name], est[name])
@@ -225,21 +343,27 @@ def spectral_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: i
 
 # --------------------------------------------------------------------------------------------------- panning
 
-def panning_spectrum(x: np.ndarray) -> np.ndarray:
-    """Stereo panning spectrum ``(1 - phi)·sign(R/L - L/R)`` per frame, ``(frames, 1025)`` (spec §1.8)."""
-    spectrum = stft(np.asarray(x, np.float32), PANNING_FFT, PANNING_HOP)
+def _panning_of(spectrum: np.ndarray) -> np.ndarray:
+    """``(1 - phi)·sign(R/L - L/R)`` of an STFT ``(frames, 2, bins)``, float32 ``(frames, bins)``."""
     left, right = np.abs(spectrum[:, 0] + 1e-20), np.abs(spectrum[:, 1] + 1e-20)
     return (1.0 - similarity(left, right)) * np.sign(right / left - left / right)
 
 
+def panning_spectrum(x: np.ndarray) -> np.ndarray:
+    """Stereo panning spectrum ``(1 - phi)·sign(R/L - L/R)`` per frame, ``(frames, 1025)`` (spec §1.8)."""
+    return _panning_of(stft(np.asarray(x, np.float32), PANNING_FFT, PANNING_HOP))
+
+
 def panning_band_rms(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """RMS of the panning spectrum over the bands total/low/mid/high, ``(4, frames)``."""
-    sps = panning_spectrum(x).astype(np.float64)
-    rows = []
-    for low_hz, high_hz in PANNING_BANDS_HZ.values():
-        lo, hi = (int(np.floor(f * PANNING_FFT / sample_rate)) for f in (low_hz, high_hz))
-        rows.append(np.sqrt(np.mean(sps[:, lo:hi] ** 2, axis=1)))
-    return np.stack(rows)
+    """RMS of the panning spectrum over the bands total/low/mid/high, ``(4, frames)``; frames in blocks."""
+    x = np.asarray(x, np.float32)
+    bands = [tuple(int(np.floor(f * PANNING_FFT / sample_rate)) for f in edges) for edges in PANNING_BANDS_HZ.values()]
+    rows = np.empty((len(bands), n_frames(x.shape[0], PANNING_FFT, PANNING_HOP)))
+    for first, spectrum in stft_blocks(x, PANNING_FFT, PANNING_HOP, 2 * _BLOCK_FRAMES):
+        sps = _panning_of(spectrum).astype(np.float64)
+        for row, (lo, hi) in enumerate(bands):
+            rows[row, first:first + sps.shape[0]] = np.sqrt(np.mean(sps[:, lo:hi] ** 2, axis=1))
+    return rows
 
 
 def panning_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
@@ -247,7 +371,7 @@ def panning_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: in
 
     Frames whose total-band panning RMS is 0 in the reference (a mono or silent frame) are removed from both.
     """
-    ref, est = (panning_band_rms(a.normalized, sample_rate) for a in _analyses(reference, estimate))
+    ref, est = _map(lambda a: panning_band_rms(a.normalized32, sample_rate), _analyses(reference, estimate))
     keep = ref[0] != 0
     ref, est = ref[:, keep], est[:, keep]
     if ref.shape[1] < SMOOTHING_FRAMES:
@@ -263,21 +387,36 @@ def panning_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: in
 
 # --------------------------------------------------------------------------------------------------- dynamics
 
-def _frame_sums(values: np.ndarray, length: int = SPECTRAL_FFT, hop: int = SPECTRAL_HOP) -> np.ndarray:
-    """Sum of ``values`` (one channel) over every non-centred frame, from hop-long block sums (no frame copies)."""
-    count = n_frames(values.shape[0], length, hop)
-    if count == 0:
-        raise MetricsError(f"the signal is shorter than one {length}-sample frame")
-    per_frame_blocks = length // hop
-    blocks = values[:(count - 1 + per_frame_blocks) * hop].reshape(-1, hop).sum(axis=1)
-    return sliding_window_view(blocks, per_frame_blocks).sum(axis=1)
+def _hop_statistics(channel: np.ndarray, gain: float, count: int, hop: int = SPECTRAL_HOP,
+                    chunk_hops: int = 64) -> np.ndarray:
+    """Per hop of the normalized channel ``float64(channel) · gain``: ``sum x²``, ``sum 20 log10 max(|x|, 1e-10)``
+    and ``max |x|``, ``(3, hops)`` for the hops of ``count`` non-centred frames; in cache-sized chunks."""
+    n_hops = count - 1 + SPECTRAL_FFT // hop
+    out = np.empty((3, n_hops))
+    for lo in range(0, n_hops, chunk_hops):
+        hi = min(lo + chunk_hops, n_hops)
+        x = np.asarray(channel[lo * hop:hi * hop], np.float64) * gain
+        out[0, lo:hi] = np.square(x).reshape(-1, hop).sum(axis=1)
+        magnitude = np.abs(x, out=x)
+        out[2, lo:hi] = magnitude.reshape(-1, hop).max(axis=1)
+        levels = 20.0 * np.log10(np.maximum(magnitude, _TINY, out=magnitude), out=magnitude)
+        out[1, lo:hi] = levels.reshape(-1, hop).sum(axis=1)
+    return out
 
 
-def _frame_max(values: np.ndarray, length: int = SPECTRAL_FFT, hop: int = SPECTRAL_HOP) -> np.ndarray:
-    count = n_frames(values.shape[0], length, hop)
-    per_frame_blocks = length // hop
-    blocks = values[:(count - 1 + per_frame_blocks) * hop].reshape(-1, hop).max(axis=1)
-    return sliding_window_view(blocks, per_frame_blocks).max(axis=1)
+def _low_passed(signal: Analysis, sample_rate: int) -> np.ndarray:
+    """The normalized signal through a zero-phase 4th-order Butterworth low-pass at 1 kHz, float32 ``(n, 2)``:
+    ``scipy.signal.sosfiltfilt`` (odd padding) computed by a numba kernel in the same float64 arithmetic."""
+    from automix.evaluation.kernels import scaled_sosfiltfilt  # lazy: numba
+
+    sos = scipy.signal.butter(4, LOW_FREQUENCY_CUTOFF_HZ, btype="low", fs=sample_rate, output="sos")
+    n_taps = 2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
+    raw = np.asarray(signal.raw)
+    if raw.dtype not in (np.float32, np.float64):
+        raw = raw.astype(np.float64)
+    out = np.empty(raw.shape, dtype=np.float32)
+    scaled_sosfiltfilt(raw, signal.gain, sos, scipy.signal.sosfilt_zi(sos), 3 * n_taps, out)
+    return out
 
 
 def dynamics_series(signal: Analysis, sample_rate: int = SAMPLE_RATE) -> dict:
@@ -288,28 +427,32 @@ def dynamics_series(signal: Analysis, sample_rate: int = SAMPLE_RATE) -> dict:
     ``20 log10 max|x| / r`` (a ratio of dB values, as the release); low-frequency ratio
     ``sum_k |X_low(k)| / (|X(k)| + 1e-5)`` with a zero-phase 4th-order Butterworth low-pass at 1 kHz.
     """
-    x = np.asarray(signal.normalized, np.float64)
+    frames = signal.frames  # (2, frames, bins); raises for a signal shorter than one frame
+    count, per_frame_hops = frames.shape[1], SPECTRAL_FFT // SPECTRAL_HOP
+    raw = np.asarray(signal.raw)
     rms, spread, crest = [], [], []
-    for channel in x.T:  # frame length 4096 = 4 hops: per-frame sums from per-hop block sums
-        magnitude = np.abs(channel)
-        r = 20.0 * np.log10(np.maximum(np.sqrt(_frame_sums(channel ** 2) / SPECTRAL_FFT), _TINY))
-        mean_sample_db = _frame_sums(20.0 * np.log10(np.maximum(magnitude, _TINY))) / SPECTRAL_FFT
+    for c in range(raw.shape[1]):  # frame length 4096 = 4 hops: per-frame sums from per-hop sums
+        squares, levels, peaks = _hop_statistics(raw[:, c], signal.gain, count)
+        r = 20.0 * np.log10(np.maximum(np.sqrt(sliding_window_view(squares, per_frame_hops).sum(axis=1)
+                                               / SPECTRAL_FFT), _TINY))
         rms.append(r)
-        spread.append(mean_sample_db - r)
-        crest.append(20.0 * np.log10(np.maximum(_frame_max(magnitude), _TINY)) / np.minimum(r, -1e-6))
-    sos = scipy.signal.butter(4, LOW_FREQUENCY_CUTOFF_HZ, btype="low", fs=sample_rate, output="sos")
-    low = scipy.signal.sosfiltfilt(sos, x, axis=0)
-    low_magnitude = np.abs(stft(low.astype(np.float32), SPECTRAL_FFT, SPECTRAL_HOP)).transpose(1, 2, 0)
-    ratio = (low_magnitude / (signal.magnitude + np.float32(1e-5))).sum(axis=1).mean(axis=0)  # (frames,)
+        spread.append(sliding_window_view(levels, per_frame_hops).sum(axis=1) / SPECTRAL_FFT - r)
+        frame_peak = sliding_window_view(peaks, per_frame_hops).max(axis=1)
+        crest.append(20.0 * np.log10(np.maximum(frame_peak, _TINY)) / np.minimum(r, -1e-6))
+    ratio = np.empty((frames.shape[0], count))
+    for first, spectrum in stft_blocks(_low_passed(signal, sample_rate), SPECTRAL_FFT, SPECTRAL_HOP, _BLOCK_FRAMES):
+        low = np.abs(spectrum.transpose(1, 0, 2))  # (2, block, bins)
+        stop = first + low.shape[1]
+        ratio[:, first:stop] = (low / (frames[:, first:stop] + np.float32(1e-5))).sum(axis=-1, dtype=np.float64)
     return {"rms_db": np.array(rms), "spread_db": np.array(spread), "crest": np.array(crest),
-            "l_ratio": ratio[None, :].astype(np.float64)}
+            "l_ratio": ratio.mean(axis=0)[None, :]}
 
 
 def dynamics_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
     """``rms_mean``, ``dyn_mean``, ``crest_mean``, ``l_ratio_mean_mape`` (release MAPE; r and spread projected to
     ``1 - value`` first, as the release), ``l_ratio_mean_l2`` (MSE), ``dynamics_mape_mean``, and the absolute
     differences ``rms_abs_db``, ``dyn_abs_db``, ``crest_abs``, ``l_ratio_abs``."""
-    ref, est = (dynamics_series(a, sample_rate) for a in _analyses(reference, estimate))
+    ref, est = _map(lambda a: dynamics_series(a, sample_rate), _analyses(reference, estimate))
     result = {}
     result["rms_mean"], _ = _compare(1.0 - ref["rms_db"], 1.0 - est["rms_db"])
     result["dyn_mean"], _ = _compare(1.0 - ref["spread_db"], 1.0 - est["spread_db"])
@@ -324,27 +467,55 @@ def dynamics_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: i
 
 # --------------------------------------------------------------------------------------------------- waveform
 
-def _stft_distance_sums(x: np.ndarray, y: np.ndarray, n_fft: int, hop: int, win_length: int, eps: float,
-                        block_frames: int = 4096) -> tuple[float, float, float, int]:
-    """Sums over all bins and frames of ``(Y - X)²``, ``Y²`` and ``|log X - log Y|`` (and their count) for the
-    magnitudes auraloss uses: ``sqrt(max(|STFT|², eps))`` of ``torch.stft(center=True, pad_mode="reflect")`` with a
-    periodic Hann of ``win_length`` centred in ``n_fft``. ``x``, ``y``: ``(signals, n)``; frames in blocks."""
+def _reflect_padded(x: np.ndarray, pad: int) -> np.ndarray:
+    """``np.pad(x, ((0, 0), (pad, pad)), mode="reflect")`` as float32 (``x``: ``(signals, n)``)."""
+    return np.pad(np.asarray(x, np.float32), ((0, 0), (pad, pad)), mode="reflect")
+
+
+def _stft_distance_tasks(x_padded: np.ndarray, y_padded: np.ndarray, pad: int, n_fft: int, hop: int,
+                         win_length: int, eps: float, block_bytes: int = 2 ** 19):
+    """The work of one resolution of :func:`mrstft_distance` as independent tasks, and the bin count.
+
+    The magnitudes are auraloss's: ``sqrt(max(|STFT|², eps))`` of ``torch.stft(center=True, pad_mode="reflect")``
+    with a periodic Hann of ``win_length`` centred in ``n_fft``. ``x_padded``, ``y_padded``: ``(signals, n + 2 pad)``
+    reflect-padded by ``pad >= n_fft // 2``. Each task, called, returns the sums over its frames of ``(Y - X)²``,
+    ``Y²`` and ``|log X - log Y|``: frames go in blocks of ~``block_bytes`` of windowed samples per signal (in cache
+    through FFT and reduction), each block reduced by :func:`~automix.evaluation.kernels.stft_distance_sums` in one
+    pass plus one vectorized ``log``.
+    """
     import scipy.fft
 
+    from automix.evaluation.kernels import stft_distance_sums  # lazy: numba
+
     window = np.zeros(n_fft, dtype=np.float32)
-    start = (n_fft - win_length) // 2
-    window[start:start + win_length] = scipy.signal.get_window("hann", win_length, fftbins=True)
-    pads = ((0, 0), (n_fft // 2, n_fft // 2))
-    frames = [sliding_window_view(np.pad(s, pads, mode="reflect").astype(np.float32), n_fft, axis=1)[:, ::hop]
-              for s in (x, y)]
-    sums = np.zeros(3)
-    for first in range(0, frames[0].shape[1], block_frames):
-        x_mag, y_mag = (np.sqrt(np.maximum(np.abs(scipy.fft.rfft(f[:, first:first + block_frames] * window, workers=-1,
-                                                                   axis=-1)) ** 2, eps)) for f in frames)
-        sums += [np.sum((y_mag - x_mag) ** 2, dtype=np.float64), np.sum(y_mag ** 2, dtype=np.float64),
-                 np.sum(np.abs(np.log(x_mag) - np.log(y_mag)), dtype=np.float64)]
-    count = frames[0].shape[0] * frames[0].shape[1] * (n_fft // 2 + 1)
-    return sums[0], sums[1], sums[2], count
+    lo = (n_fft - win_length) // 2
+    hi = lo + win_length
+    window[lo:hi] = scipy.signal.get_window("hann", win_length, fftbins=True)
+    skip = pad - n_fft // 2
+    frames = [sliding_window_view(s[:, skip:s.shape[1] - skip], n_fft, axis=1)[:, ::hop] for s in (x_padded, y_padded)]
+    n_signals, n_frames_total = frames[0].shape[:2]
+    block_frames = max(1, block_bytes // (4 * n_fft * n_signals))
+    eps32 = np.float32(eps)
+
+    def blocks(firsts: range) -> np.ndarray:
+        # buffers reused by every block: a fresh ~0.5 MB array per block costs page faults (glibc trims freed
+        # memory); zero outside the window's win_length samples once, only those are written per block
+        windowed = np.zeros((2, n_signals, block_frames, n_fft), dtype=np.float32)
+        ratio = np.empty(n_signals * block_frames * (n_fft // 2 + 1), dtype=np.float32)
+        sums = np.zeros(3)
+        for first in firsts:
+            size = min(block_frames, n_frames_total - first)
+            for f, w in zip(frames, windowed):
+                np.multiply(f[:, first:first + size, lo:hi], window[lo:hi], out=w[:, :size, lo:hi])
+            x_spec, y_spec = (scipy.fft.rfft(w[:, :size], axis=-1).reshape(-1) for w in windowed)
+            part = ratio[:x_spec.shape[0]]
+            squared_error, energy = stft_distance_sums(x_spec, y_spec, eps32, part)
+            sums += (squared_error, energy, 0.5 * np.log(part, out=part).sum(dtype=np.float64))
+        return sums
+
+    tasks = [functools.partial(blocks, firsts)
+             for firsts in _split(range(0, n_frames_total, block_frames), _threads())]
+    return tasks, n_signals * n_frames_total * (n_fft // 2 + 1)
 
 
 def mrstft_distance(reference: np.ndarray, estimate: np.ndarray, fft_sizes=(1024, 2048, 512),
@@ -352,23 +523,43 @@ def mrstft_distance(reference: np.ndarray, estimate: np.ndarray, fft_sizes=(1024
     """Multi-resolution STFT distance (Yamamoto et al. 2019), equal to auraloss 0.4's ``MultiResolutionSTFTLoss()``.
 
     Per resolution: spectral convergence ``||Y - X||_F / ||Y||_F`` + ``mean |log X - log Y|``, averaged over the
-    resolutions; the channels of ``(n_samples, channels)`` inputs are separate signals.
+    resolutions; the channels of ``(n_samples, channels)`` inputs are separate signals. The blocks of frames of all
+    resolutions are spread over :func:`_threads` threads.
     """
-    x = np.asarray(estimate, np.float32).T
-    y = np.asarray(reference, np.float32).T
-    total = 0.0
+    x = np.asarray(estimate).T
+    y = np.asarray(reference).T
+    pad = max(fft_sizes) // 2
+    if x.shape[1] > pad:  # one reflection: every resolution's padding is a slice of the largest one
+        x_padded, y_padded = _reflect_padded(x, pad), _reflect_padded(y, pad)
+    resolutions = []
     for n_fft, hop, win in zip(fft_sizes, hop_sizes, win_lengths):
-        squared_error, target_energy, log_error, count = _stft_distance_sums(x, y, n_fft, hop, win, eps)
+        if x.shape[1] <= pad:
+            x_padded, y_padded, pad = _reflect_padded(x, n_fft // 2), _reflect_padded(y, n_fft // 2), n_fft // 2
+        resolutions.append(_stft_distance_tasks(x_padded, y_padded, pad, n_fft, hop, win, eps))
+    sums = _map(lambda task: task(), [task for tasks, _ in resolutions for task in tasks])
+    total = 0.0
+    for tasks, count in resolutions:
+        squared_error, target_energy, log_error = np.sum(sums[:len(tasks)], axis=0)
+        sums = sums[len(tasks):]
         total += np.sqrt(squared_error) / np.sqrt(target_energy) + log_error / count
     return float(total / len(fft_sizes))
 
 
 def waveform_metrics(reference: np.ndarray, estimate: np.ndarray) -> dict:
-    """``l1`` (mean absolute error), ``l2`` (mean squared error) of the samples and ``mrstft``."""
+    """``l1`` (mean absolute error), ``l2`` (mean squared error) of the samples and ``mrstft``; the sample sums in
+    float64 over cache-sized chunks, on :func:`_threads` threads."""
     reference, estimate = _check_pair(reference, estimate)
-    difference = np.asarray(estimate, np.float64) - np.asarray(reference, np.float64)
-    return {"l1": float(np.mean(np.abs(difference))), "l2": float(np.mean(difference ** 2)),
-            "mrstft": mrstft_distance(reference, estimate)}
+
+    def sums(rows: range) -> np.ndarray:
+        out = np.zeros(2)
+        for lo in range(rows.start, rows.stop, 2 ** 15):
+            hi = min(lo + 2 ** 15, rows.stop)
+            difference = np.asarray(estimate[lo:hi], np.float64) - np.asarray(reference[lo:hi], np.float64)
+            out += (np.abs(difference).sum(), np.square(difference, out=difference).sum())
+        return out
+
+    l1, l2 = np.sum(_map(sums, _split(range(reference.shape[0]), _threads())), axis=0) / reference.size
+    return {"l1": float(l1), "l2": float(l2), "mrstft": mrstft_distance(reference, estimate)}
 
 
 FAMILIES = {"loudness": loudness_metrics, "spectral": spectral_metrics, "panning": panning_metrics,

@@ -65,16 +65,18 @@ def build_mixer(system: SystemSpec, mixer_args: dict):
 
 
 def stereo_losses(reference: np.ndarray, estimate: np.ndarray) -> dict:
-    """The paper's stereo losses on a whole song (no guard frames): ``stereo_loss`` (Lb) and ``stereo_loss_La``."""
+    """The paper's stereo losses on a whole song (no guard frames): ``stereo_loss`` (Lb) and ``stereo_loss_La``.
+
+    Both from one filtering and STFT (:meth:`automix.losses.StereoLoss.evaluate`), with float64 sums.
+    """
     import torch
 
     from automix.losses import StereoLoss
 
-    ref = torch.from_numpy(np.ascontiguousarray(reference.T))[None, None]
-    est = torch.from_numpy(np.ascontiguousarray(estimate.T))[None, None]
-    with torch.no_grad():
-        return {"stereo_loss": float(StereoLoss("Lb", guard_frames=0)(est, ref)),
-                "stereo_loss_La": float(StereoLoss("La", guard_frames=0)(est, ref))}
+    ref = torch.from_numpy(np.ascontiguousarray(np.asarray(reference, np.float32).T))
+    est = torch.from_numpy(np.ascontiguousarray(np.asarray(estimate, np.float32).T))
+    values = StereoLoss("Lb", guard_frames=0).evaluate(est, ref)
+    return {"stereo_loss": values["Lb"], "stereo_loss_La": values["La"]}
 
 
 def song_metrics(reference: np.ndarray, estimate: np.ndarray) -> tuple[dict, list]:
