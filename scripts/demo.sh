@@ -84,8 +84,8 @@ EOF
     done_stage "$name"
 }
 train "3/6" pretrain_fxnorm_automix.sh ours_demo_pretrained 16
-train "4/6" train_fxnorm_automix.sh ours_demo_Lb 32
-train "4/6" train_wun.sh wun_demo_Lb 48
+train "4/6" train_fxnorm_automix.sh ours_demo_Lb 30
+train "4/6" train_wun.sh wun_demo_Lb 44
 
 mkdir -p "$TRAINING/logs"
 echo "== 5/6 evaluation against the normalized-sum baseline (wet, and dry with pre-reverb) -> $TRAINING/evaluation"

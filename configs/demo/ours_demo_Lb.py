@@ -11,7 +11,7 @@ lr-0 warm-up epoch, clipping at 0.2, L2 1e-7, the front-end from the pre-trainin
   path runs at 1/64 of the sample rate and still sees 61 pooled frames (~90 ms) of context plus the BLSTM's whole
   segment; the guard bands shrink accordingly (4,030 samples, 2 loss guard frames instead of 30).
 * segments of 1 s (44,096 samples) instead of 10 s (batch 4 kept): 36 STFT frames of the loss after the guards;
-* 32 minibatches per epoch instead of 1,600 and 1 + 13 epochs instead of 1 + 310: 416 steps after the warm-up, about as long on 2
+* 30 minibatches per epoch instead of 1,600 and 1 + 13 epochs instead of 1 + 310: 390 steps after the warm-up, about as long on 2
   CPU cores as ``wun_demo_Lb`` (equal training time, as the paper compares them);
 * validation on the first 10 s of each validation song instead of up to 4 min;
 * reverb augmentation of the input stems with the demo's impulse responses (``--ir-dir``, default
@@ -36,7 +36,7 @@ config = {
     "SE_AMP_RATIO": 4,
     "TRAINING_SEQ_LENGTH": 44096,  # 1 s, a multiple of MAX_POOLING
     "BATCH_SIZE": 4,
-    "NUM_MINIBATCHES_PER_EPOCH": 32,
+    "NUM_MINIBATCHES_PER_EPOCH": 30,
     "INITIAL_LEARNING_RATE": LR,
     "LEARNING_RATES": [(9, LR), (4, LR / 3.0)],  # after the 1-epoch warm-up at lr 0: 14 epochs
     "L2_REGULARIZATION": 1e-7,
