@@ -44,3 +44,18 @@ def tune_glibc_malloc(mmap_threshold: int | None = None, trim_threshold: int | N
         logger.debug("mallopt unavailable (not glibc); keeping the default allocator settings")
         return False
     return True
+
+
+def release_free_memory() -> bool:
+    """Give the heap's free memory back to the system (glibc ``malloc_trim(0)``); False off glibc.
+
+    For processes that keep freed memory for reuse (``trim_threshold`` above): called between tasks, so that an idle
+    worker does not hold the peak of its last task.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        return False
+    return True

@@ -79,12 +79,16 @@ def read(path, sample_rate: int | None = SAMPLE_RATE, channels: int = 2) -> np.n
     if data.shape[1] > 2:
         raise _fail(path, f"has {data.shape[1]} channels; only mono or stereo is supported "
                           "(downmix or split it into stereo stems first)")
-    audio = data.astype(np.float32) / np.float32(scale) if scale != 1.0 else data.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(audio)):
-        raise _fail(path, "contains NaN or Inf samples; the file is corrupt or was written from invalid data")
-    peak = float(np.max(np.abs(audio)))
-    if peak > 1.0:
-        logger.warning("%s: float samples reach %.3f (beyond ±1); kept as they are", path, peak)
+    if scale != 1.0:  # integer PCM: always finite and within ±1
+        # one pass, float32 arithmetic: the same values as astype(float32) / scale (a power of two: exact)
+        audio = np.multiply(data, np.float32(1.0 / scale), dtype=np.float32)
+    else:
+        audio = data.astype(np.float32, copy=False)
+        peak = float(np.maximum(np.max(audio), -np.min(audio)))  # NaN propagates; no |x| temporary
+        if not np.isfinite(peak):
+            raise _fail(path, "contains NaN or Inf samples; the file is corrupt or was written from invalid data")
+        if peak > 1.0:
+            logger.warning("%s: float samples reach %.3f (beyond ±1); kept as they are", path, peak)
     if sample_rate is not None and file_rate != sample_rate:
         import soxr
 

@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 WARMUP_SECONDS = 30  # the release's wrap-around prefix that "warms up the LSTM states" (spec §6 step 4)
 POOL_MIN_SECONDS = 60.0  # songs at least this long are normalized in worker processes (one per stem) by default
-NORMALIZATION_BYTES_PER_SAMPLE = 80  # peak memory of normalizing one stereo stem: ~10x its 8 bytes per sample
+NORMALIZATION_BYTES_PER_SAMPLE = 32  # peak memory of normalizing one stereo stem: ~4x its 8 bytes per sample
 
 
 @dataclass
@@ -72,10 +72,43 @@ def _start_pool(make_executor, workers: int):
     return executor
 
 
+def normalization_pool(stems: dict, sample_rate=None, workers: int | None = None):
+    """Start the normalization workers for one song now, sized as :meth:`Mixer.mix` would size them.
+
+    For callers that know the stems before they build the :class:`Mixer`: the workers (``spawn``: ~1-2 s of
+    imports each) then start up while this process imports torch and builds the network, instead of during
+    :meth:`Mixer.mix`. Hand the result to ``mix(..., pool=...)``, which shuts it down after the normalization; shut
+    it down yourself if ``mix`` is not called.
+
+    Args:
+        stems, sample_rate: as for :meth:`Mixer.mix` (only lengths are read, from file headers or array shapes).
+        workers: as the :class:`Mixer` option (None: one per stem, at most the CPUs and what memory holds, for
+            songs of a minute or more; in-process for shorter ones).
+    """
+    from automix.fxnorm.workers import make_executor
+
+    given = {k: v for k, v in stems.items() if v is not None}
+    return _start_pool(make_executor, _pool_size(given, sample_rate, workers))
+
+
+def _pool_size(stems: dict, sample_rate, workers: int | None) -> int:
+    """Worker processes for one song: ``workers`` if given, else one per stem (at most the CPUs, and as many as half
+    the available memory holds) for songs of at least :data:`POOL_MIN_SECONDS`; shorter ones are normalized in this
+    process (a pool's start-up, ~1 s, would cost more than it saves)."""
+    n_stems = max(1, len(stems))
+    if workers is not None:
+        return min(max(1, int(workers)), n_stems)
+    seconds = _estimate_seconds(stems, sample_rate)
+    if seconds < POOL_MIN_SECONDS:
+        return 1
+    return min(_auto_workers(), n_stems, _workers_that_fit(seconds))
+
+
 def _workers_that_fit(seconds: float) -> int:
     """How many stems of ``seconds`` can be normalized at once in half the available memory (at least 1).
 
-    Measured: normalizing a 10-min stereo stem peaks at ~2.2 GB in its process (~10x the float32 stem).
+    Measured: normalizing a 10-min stereo stem peaks at ~0.9 GB in its process (the ~0.2-GB interpreter and
+    ~3.3x the float32 stem: the compression search holds the normalized stem, its detector level and one output).
     """
     try:
         import psutil
@@ -231,7 +264,8 @@ class Mixer:
             self._executor.shutdown()
             self._executor = None
 
-    def mix(self, stems: dict, sample_rate=None, *, name: str = "song", progress: bool = False) -> MixResult:
+    def mix(self, stems: dict, sample_rate=None, *, name: str = "song", progress: bool = False,
+            pool=None) -> MixResult:
         """Mix one song.
 
         Args:
@@ -243,6 +277,8 @@ class Mixer:
             name: song name: seeds the normalization's random draws with ``(seed, name, stem)``, as the
                 dataset normalization does.
             progress: progress bars for the mixing.
+            pool: normalization workers already started for this song (:func:`normalization_pool`); used instead
+                of this mixer's and shut down after the normalization.
 
         Returns:
             :class:`MixResult`: float32 ``(n, 2)`` at the highest input rate.
@@ -251,21 +287,26 @@ class Mixer:
             automix.audio.AudioError / ValueError: a bad input, naming the file or stem and the fix.
         """
         start = time.perf_counter()
-        stems = self._check_stems(stems)
-        persistent = self._executor is not None
-        if not persistent:
+        try:
+            stems = self._check_stems(stems)
+        except (TypeError, ValueError):
+            if pool is not None:
+                pool.shutdown()
+            raise
+        executor = pool if pool is not None else self._executor
+        if executor is None:
             from automix.fxnorm.workers import make_executor
 
-            self._executor = _start_pool(make_executor, self._pool_size(stems, sample_rate))
+            executor = _start_pool(make_executor, self._pool_size(stems, sample_rate))
         try:
             prepared = {stem: prepare_stem(value, sample_rate, stem) for stem, value in stems.items()}
             layout = self._layout(prepared)
             times = {"read": time.perf_counter() - start}
-            x, normalized = self._normalize(prepared, layout, name)
+            x, normalized = self._normalize(executor, prepared, layout, name)
             times["normalize"] = time.perf_counter() - start - times["read"]
         finally:
-            if not persistent:
-                self.close()  # free the workers' memory before the mixing
+            if executor is not self._executor:
+                executor.shutdown()  # free the workers' memory before the mixing
         mark = time.perf_counter()
         audio = self._finish(self._mix_array(x, progress), layout)
         times["mix"] = time.perf_counter() - mark
@@ -276,15 +317,8 @@ class Mixer:
         return MixResult(audio=audio, sample_rate=layout["sample_rate"], report=report)
 
     def _pool_size(self, stems: dict, sample_rate) -> int:
-        """Worker processes for one song: :attr:`workers` if given, else one per stem (at most the CPUs, and as
-        many as half the available memory holds) for songs of at least :data:`POOL_MIN_SECONDS`; shorter ones are
-        normalized in this process (a pool's start-up, ~1 s, would cost more than it saves)."""
-        if self.workers_given:
-            return min(self.workers, len(stems))
-        seconds = _estimate_seconds(stems, sample_rate)
-        if seconds < POOL_MIN_SECONDS:
-            return 1
-        return min(self.workers, len(stems), _workers_that_fit(seconds))
+        """Worker processes for one song (see :func:`_pool_size`)."""
+        return _pool_size(stems, sample_rate, self.workers if self.workers_given else None)
 
     def _check_stems(self, stems) -> dict:
         if not isinstance(stems, dict):
@@ -312,7 +346,7 @@ class Mixer:
                 "seconds": max(p.seconds for p in prepared.values()), "rates": sorted({s["sample_rate"] for s in
                                                                                          sources})}
 
-    def _normalize(self, prepared: dict, layout: dict, song: str) -> tuple[np.ndarray, dict]:
+    def _normalize(self, executor, prepared: dict, layout: dict, song: str) -> tuple[np.ndarray, dict]:
         """Normalize every given stem (reverb stems first: the longest tasks) into the network's input array.
 
         Returns:
@@ -322,7 +356,7 @@ class Mixer:
         from automix.fxnorm.workers import InlineExecutor
 
         x = np.zeros((2 * len(self.stem_order), layout["n_mix"]), dtype=np.float32)
-        to_files = not isinstance(self._executor, InlineExecutor)
+        to_files = not isinstance(executor, InlineExecutor)
         futures, results = {}, {}
         with tempfile.TemporaryDirectory(prefix="automix-mix-") as tmp:
             for stem in sorted(prepared, key=lambda s: s not in ("vocals", "other")):
@@ -335,8 +369,8 @@ class Mixer:
                     source, out_path = os.path.join(tmp, f"{stem}.npy"), os.path.join(tmp, f"{stem}_out.npy")
                     np.save(source, audio, allow_pickle=False)
                 del audio
-                futures[stem] = self._executor.submit(normalize_task, source, stem, stem_features(self.features, stem),
-                                                      self.mode, self.seed, song, self.irs, self.pre_irs, out_path)
+                futures[stem] = executor.submit(normalize_task, source, stem, stem_features(self.features, stem),
+                                                self.mode, self.seed, song, self.irs, self.pre_irs, out_path)
                 del source
             for stem, future in futures.items():
                 try:

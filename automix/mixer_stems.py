@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from automix import audio
+from automix.allocator import release_free_memory
 from automix.conventions import SAMPLE_RATE, STEMS
-from automix.fxnorm.normalize import EFFECTS, normalize_stem, stem_rng
+from automix.fxnorm.normalize import EFFECTS, PAD_SAMPLES, normalize_padded_stem, normalize_stem, stem_rng
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def prepare_stem(value, sample_rate, stem: str) -> PreparedStem:
         x, rate, info = _read_track(track, sample_rate, stem)
         sources.append(info)
         seconds = max(seconds, x.shape[0] / rate)
-        peak = float(np.max(np.abs(x)))
+        peak = float(np.maximum(np.max(x), -np.min(x)))  # max |x| without a |x| temporary
         if peak > 1.0:
             notes.append(f"{Path(info['source']).name}: float values beyond full scale (peak {peak:.2f}) kept; "
                          "the normalization sets the level")
@@ -143,7 +144,8 @@ def _remove_dc(x: np.ndarray, notes: list) -> None:
     # float32 sums of 65536-sample blocks, added in float64: ~30x faster than a strided float64 mean, as exact
     mean = np.add.reduceat(x, np.arange(0, x.shape[0], 1 << 16), axis=0).sum(axis=0, dtype=np.float64) / x.shape[0]
     if np.any(mean):
-        x -= mean.astype(np.float32)
+        for c, m in enumerate(mean.astype(np.float32)):  # per column: (n, 2) -= (2,) runs a 2-element inner loop
+            x[:, c] -= m
     if np.max(np.abs(mean)) > DC_NOTE_LEVEL:
         notes.append("DC offset removed (" + ", ".join(f"{c} {m:+.4f}" for c, m in zip("LR", mean)) + ")")
 
@@ -158,6 +160,26 @@ def stem_features(features: dict, stem: str) -> dict:
     return {effect: {stem: values[stem]} for effect, values in features.items()}
 
 
+def read_padded(path: str, n_pad: int = PAD_SAMPLES) -> np.ndarray:
+    """A float32 ``(n, 2)`` ``.npy`` read into the middle of a zero-padded ``(n_pad + n + n_pad, 2)`` array.
+
+    One stem-sized array: no separate copy for the padding, and no memory map whose pages would count in the
+    process's memory while the chain runs.
+    """
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if dtype != np.float32 or fortran or len(shape) != 2:
+            raise ValueError(f"{path}: expected a C-ordered float32 (n, channels) array, got {dtype} {shape}")
+        padded = np.zeros((shape[0] + 2 * n_pad, shape[1]), dtype=np.float32)
+        view = memoryview(padded[n_pad:n_pad + shape[0]]).cast("B")
+        if f.readinto(view) != view.nbytes:
+            raise ValueError(f"{path}: truncated array file")
+    return padded
+
+
 def normalize_task(source, stem: str, features: dict, mode: str, seed: int, song: str, irs, pre_irs,
                    out_path: str | None = None) -> tuple:
     """Worker: normalize one prepared stem (``source``: the array, or a ``.npy`` path) in memory.
@@ -169,21 +191,32 @@ def normalize_task(source, stem: str, features: dict, mode: str, seed: int, song
     from automix.fxnorm.loudness import integrated_loudness
 
     start = time.perf_counter()
-    x = np.load(source, mmap_mode="r") if isinstance(source, str) else source
+    holder = [read_padded(source)] if isinstance(source, str) else None
+
+    def normalize(effects):  # the same draws for a retry
+        rng = stem_rng(seed, song, stem)
+        if holder is None:
+            return normalize_stem(source, stem, features, effects, mode, rng, irs, pre_irs)
+        # a worker's file, read padded: the chain frees it after the first effect (memory of long songs)
+        return normalize_padded_stem(holder, stem, features, effects, mode, rng, irs, pre_irs)
+
+    x = source if holder is None else holder[0][PAD_SAMPLES:-PAD_SAMPLES]
     lufs_in = integrated_loudness(x) if np.any(x) else -math.inf
-    rng = lambda: stem_rng(seed, song, stem)  # noqa: E731 - the same draws for a retry
+    del x
     try:
-        y, report = normalize_stem(x, stem, features, EFFECTS, mode, rng(), irs, pre_irs)
+        y, report = normalize(EFFECTS)
     except ValueError as err:
         if mode != "release" or "onset" not in str(err):
             raise
         # [release behaviour] the release crashes on a channel without onsets; a mix is still wanted: no compression
-        y, report = normalize_stem(x, stem, features, [e for e in EFFECTS if e != "compression"], mode, rng(), irs,
-                                   pre_irs)
+        if holder is not None:
+            holder[:] = [read_padded(source)]
+        y, report = normalize([e for e in EFFECTS if e != "compression"])
         report["compression"] = {"action": "skipped", "reason": "no onsets detected (the release crashes here)"}
     if out_path is not None:
         np.save(out_path, y, allow_pickle=False)
         y = out_path
+        release_free_memory()  # a worker: do not hold this stem's peak while idle or on the next, shorter task
     return y, report, float(lufs_in), time.perf_counter() - start
 
 

@@ -106,7 +106,8 @@ def _encode_chunk(model: FxNormAutomix, conv_1: CachedFFTCorrelation, x: torch.T
     abs_p[:, :max(0, -first)] = 0
     abs_p[:, max(0, n_samples - first):] = 0
     conv_2 = model.conv_2[0]
-    pooled = F.max_pool1d(F.conv1d(abs_p[None], conv_2.weight, groups=conv_2.groups), pool)[0]
+    # max over frames as a reduction of a (N, frames, pool) view: the same maxima, ~4x faster than max_pool1d on CPU
+    pooled = F.conv1d(abs_p[None], conv_2.weight, groups=conv_2.groups)[0].unflatten(-1, (-1, pool)).amax(-1)
     return pooled, abs_p[:, left2:left2 + stop - start].unflatten(-1, (-1, pool)).sum(-1)
 
 
@@ -123,16 +124,22 @@ def _decode_chunk(model: FxNormAutomix, conv_1: CachedFFTCorrelation, x: torch.T
     """
     kernel, pool = model.kernel_size, model.max_pooling
     left1, right1 = (kernel - 1) // 2, kernel // 2
-    # y = p * gains on whole frames [start - 64, stop + 64) (the decoder needs [start - 32, stop + 31)), in place.
-    y = conv_1(_padded_slice(x, start - pool - left1, stop + pool + right1))
-    frame = start // pool  # padded_gains column of the frame before `start`
-    y.unflatten(-1, (-1, pool)).mul_(padded_gains[:, frame:frame + y.shape[-1] // pool, None])
-    first = start - pool  # the decoder crops y to [31, n_samples - 32): zero the rest
-    y[:, :max(0, left1 - first)] = 0
-    y[:, max(0, n_samples - right1 - first):] = 0
+    # y = p * gains on [start - 32, stop + 31), the samples the decoder reads, computed as one contiguous tensor (the
+    # transposed conv then reads it without a copy): a partial frame (32 samples of frame f - 1), whole frames, a
+    # partial frame (31 samples of the frame at `stop`).
+    lo, hi = start - right1, stop + left1
+    y = conv_1(_padded_slice(x, lo - left1, hi + right1))
+    frame = start // pool + 1  # padded_gains column of the frame that starts at `start`
+    n_frames = (stop - start) // pool
+    y[:, :right1].mul_(padded_gains[:, frame - 1, None])
+    y[:, right1:right1 + stop - start].unflatten(-1, (-1, pool)).mul_(padded_gains[:, frame:frame + n_frames, None])
+    y[:, right1 + stop - start:].mul_(padded_gains[:, frame + n_frames, None])
+    # the decoder crops y to [31, n_samples - 32): zero the rest
+    y[:, :max(0, left1 - lo)] = 0
+    y[:, max(0, n_samples - right1 - lo):] = 0
     # Transposed conv of y on [start - 32, stop + 31): its full output starts 63 samples before `start`. (oneDNN's
     # transposed conv is ~5x slower with padding=63 than without it and slicing.)
-    out = F.conv_transpose1d(y[None, :, pool - right1:pool + stop - start + left1], kernel_mix)[0]
+    out = F.conv_transpose1d(y[None], kernel_mix)[0]
     return torch.tanh_(out[:, kernel - 1:kernel - 1 + stop - start])
 
 

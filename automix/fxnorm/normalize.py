@@ -135,6 +135,17 @@ def apply_effect(effect: str, x: np.ndarray, stem: str, features: dict | None, m
     raise ValueError(f"unknown effect {effect!r}; expected one of {EFFECTS}")
 
 
+def _apply_owned(effect: str, source: list, stem: str, features, mode: str, rng, irs, analysis, search):
+    """:func:`apply_effect` on the stem in ``source`` (emptied). Compression frees its input early (see
+    :func:`~automix.fxnorm.dynamics.match_compression_owned`); the other effects need theirs to the end."""
+    if effect != "compression":
+        return apply_effect(effect, source.pop(), stem, features, mode, rng, irs, analysis, search)
+    from automix.fxnorm.dynamics import match_compression_owned
+
+    return match_compression_owned(source, features[effect][stem], stem, mode=mode, sample_rate=SAMPLE_RATE,
+                                   search=default_search(mode, search), statistic=analysis)
+
+
 def _check(effects, mode) -> None:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -159,7 +170,9 @@ def run_chain(x: np.ndarray, stem: str, features: dict | None, effects, mode: st
             reports[effect] = {"action": "gated"}
             continue
         start = time.perf_counter()
-        x, reports[effect] = apply_effect(effect, x, stem, features, mode, rng, irs,
+        source = [x]  # handed over: an input no caller keeps is freed as soon as the effect is done with it
+        del x
+        x, reports[effect] = _apply_owned(effect, source, stem, features, mode, rng, irs,
                                           analysis if index == 0 else None, search)
         if mode == "release":  # the release wrote (and the next effect re-read) a 16-bit file after each effect
             x = pad(quantize_pcm16(crop(x)))
@@ -195,18 +208,55 @@ def normalize_stem(x: np.ndarray, stem: str, features: dict | None, effects=EFFE
             ``(n_samples, channels)`` with finite samples, missing features, or a reverb draw without ``rng``.
     """
     check_call(stem, mode, sample_rate, effects, features)
-    search = default_search(mode, search)
     x = as_stereo(x)
     if not np.any(x):
         return np.zeros_like(x), {"status": "all_zero"}
     if is_silent(x):
         return x.copy(), {"status": "silent"}
+    return _normalize_padded(pad(x), stem, features, effects, mode, rng, irs, pre_irs, default_search(mode, search))
+
+
+def normalize_padded_stem(holder: list, stem: str, features: dict | None, effects=EFFECTS, mode: str = "fixed",
+                          rng: np.random.Generator | None = None, irs=None, pre_irs=None,
+                          sample_rate: int = SAMPLE_RATE, search: str | None = None) -> tuple[np.ndarray, dict]:
+    """:func:`normalize_stem` of a stem that is already padded, handed over so that it can be freed early.
+
+    Args:
+        holder: a one-element list holding the padded stem, float32 ``(PAD_SAMPLES + n + PAD_SAMPLES, 2)`` with
+            zeros in the padding. The list is emptied: the padded stem is then referenced only by the effect chain,
+            which frees it as soon as the first effect has made its output (a stem-sized array less for the rest
+            of the chain, e.g. ~210 MB for a 10-min song). Its samples may be overwritten.
+        other arguments: as :func:`normalize_stem`.
+
+    Returns:
+        As :func:`normalize_stem` (``y`` may be a view of a padded array).
+    """
+    padded = holder.pop()
+    check_call(stem, mode, sample_rate, effects, features)
+    if padded.dtype != np.float32 or padded.ndim != 2 or padded.shape[1] != 2 or padded.shape[0] <= 2 * PAD_SAMPLES:
+        raise ValueError(f"a padded stem must be float32 (n + {2 * PAD_SAMPLES}, 2) with n > 0, got {padded.dtype} "
+                         f"{padded.shape}")
+    x = as_stereo(padded[PAD_SAMPLES:-PAD_SAMPLES])  # the checks of normalize_stem (no copy)
+    if not np.any(x):
+        return np.zeros_like(x), {"status": "all_zero"}
+    if is_silent(x):
+        return x.copy(), {"status": "silent"}
+    del x
+    source = [padded]
+    del padded
+    return _normalize_padded(source.pop(), stem, features, effects, mode, rng, irs, pre_irs,
+                             default_search(mode, search))
+
+
+def _normalize_padded(padded, stem, features, effects, mode, rng, irs, pre_irs, search) -> tuple[np.ndarray, dict]:
+    """Pre-reverb and the chain on a padded stem that no caller keeps (it is freed once replaced); cropped result."""
     effects = [e for e in effects if e != "reverb" or irs]
     report = {"status": "normalized"}
-    padded = pad(x)
     if pre_irs and stem in REVERB_STEMS:
         padded, report["pre_reverb"] = apply_pre_reverb(padded, pre_irs, rng, mode)
-    padded, reports = run_chain(padded, stem, features, effects, mode, rng, irs, search=search)
+    source = [padded]  # run_chain's input only: freed as soon as the first effect has made its output
+    del padded
+    padded, reports = run_chain(source.pop(), stem, features, effects, mode, rng, irs, search=search)
     report.update(reports)
     return crop(padded), report
 
@@ -218,7 +268,7 @@ def effect_feature(effect: str, x_padded: np.ndarray, mode: str = "fixed") -> np
 
 def feature_and_analysis(effect: str, x_padded: np.ndarray, mode: str = "fixed") -> tuple:
     """``(feature or None, analysis or None)``: the per-file feature, and in fixed mode what the matching of the same
-    signal would measure again (EQ: -30 LUFS gain and spectrum; compression: the onset-peak statistic).
+    signal would measure again (EQ: -30 LUFS gain and spectrum; compression: the onset-peak statistic and its onsets).
 
     The features pass computes the feature of effect *k* and then matches effect *k* on the same stem in the next
     stage: handing the analysis over saves a 65536-point STFT plus a loudness measurement (EQ) and two onset passes
@@ -234,10 +284,11 @@ def feature_and_analysis(effect: str, x_padded: np.ndarray, mode: str = "fixed")
             return None, None
         return spectrum, (None if release else (gain, spectrum, lufs))
     if effect == "compression":
-        from automix.fxnorm.dynamics import compression_feature
+        from automix.fxnorm.dynamics import compression_analysis, compression_feature
 
-        value = compression_feature(x_padded, mode=mode)
-        return value, (value if not release and value is not None else None)
+        if release:
+            return compression_feature(x_padded, mode=mode), None
+        return compression_analysis(x_padded)  # the statistic and its onsets (the fast search starts from them)
     if effect == "panning":
         return panning_feature(x_padded, mode), None
     if effect == "loudness":

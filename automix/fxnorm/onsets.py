@@ -102,9 +102,19 @@ def onset_peak_statistic(x_mono: np.ndarray, sample_rate: int = SAMPLE_RATE,
     Returns:
         ``(mean_db, std_db)`` of the loud onset peaks, or ``None`` when no onset is detected.
     """
+    return onset_peak_statistic_and_onsets(x_mono, sample_rate, precision)[0]
+
+
+def onset_peak_statistic_and_onsets(x_mono: np.ndarray, sample_rate: int = SAMPLE_RATE,
+                                    precision: str = "float64") -> tuple[tuple[float, float] | None, np.ndarray]:
+    """:func:`onset_peak_statistic` and the onsets it was computed from (:func:`detect_onsets`, int64 ``(n,)``).
+
+    The compression search re-uses the onsets of a measured signal to predict the statistic of nearby compressor
+    settings without running the detector (:func:`automix.fxnorm.dynamics.fast_search_compression`).
+    """
     if precision == "float32":
         x_mono = np.ascontiguousarray(x_mono, dtype=np.float32)
     onsets = detect_onsets(x_mono, sample_rate)
     if onsets.size == 0:
-        return None
-    return top_quartile_statistic(onset_peak_levels_db(x_mono, onsets, precision))
+        return None, onsets
+    return top_quartile_statistic(onset_peak_levels_db(x_mono, onsets, precision)), onsets

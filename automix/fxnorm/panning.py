@@ -131,9 +131,11 @@ def _release_outputs(spectrum, target, side, limit_index, active, first_frame):
     return (np.abs(spectrum) * gains) * (np.cos(phase) + np.sin(phase) * 1j)
 
 
-def _fixed_outputs(spectrum, target, side, limit_index, active, first_frame=0):
-    """Re-panned STFT: every bin moved exactly to the target similarity, bins >= limit untouched."""
-    left, right = _magnitudes(spectrum)
+def _fixed_outputs(spectrum, target, side, limit_index, active, first_frame=0, magnitudes=None):
+    """Re-panned STFT: every bin moved exactly to the target similarity, bins >= limit untouched.
+
+    ``magnitudes``: ``_magnitudes(spectrum)`` if already computed."""
+    left, right = _magnitudes(spectrum) if magnitudes is None else magnitudes
     target = np.clip(target, 1e-6, 1.0).astype(np.float32)
     ratio = (1.0 - np.sqrt(1.0 - target ** 2)) / target  # weak/strong magnitude ratio with similarity = target
     strong_scale = 1.0 / np.sqrt(1.0 + ratio ** 2)  # strong = sqrt(L² + R²) * strong_scale, weak = ratio * strong
@@ -155,8 +157,13 @@ def _fixed_outputs(spectrum, target, side, limit_index, active, first_frame=0):
     return out
 
 
-def _similarity_sum(spectrum: np.ndarray, active: np.ndarray, limit_bin: int) -> tuple[float, int]:
-    left, right = _magnitudes(spectrum[active][:, :, :limit_bin])
+def _similarity_sum(spectrum: np.ndarray, active: np.ndarray, limit_bin: int, magnitudes=None) -> tuple[float, int]:
+    """Sum of the similarity over the active frames' bins below ``limit_bin`` and their number; ``magnitudes``:
+    ``_magnitudes(spectrum)`` if already computed (the same values, without measuring them again)."""
+    if magnitudes is None:
+        left, right = _magnitudes(spectrum[active, :, :limit_bin])
+    else:
+        left, right = (m[active, :limit_bin] for m in magnitudes)
     return float(similarity(left, right).sum(dtype=np.float64)), left.size
 
 
@@ -204,8 +211,13 @@ def match_panning(x: np.ndarray, reference: np.ndarray, stem: str, mode: str = "
         spectrum = spectrum if pre_pan is None else spectrum * pre_pan
         loudest = np.abs(spectrum[:, 0] + spectrum[:, 1]).max(axis=1)
         active = 20.0 * np.log10(loudest + _EPS) >= FRAME_GATE_DB
-        out = remap(spectrum, target, side, limit_index, active, start)
-        before, n_bins = _similarity_sum(spectrum, active, limit_index)
+        magnitudes = _magnitudes(spectrum) if pre_pan is not None else None  # fixed: measured once per block
+        if magnitudes is None:
+            out = remap(spectrum, target, side, limit_index, active, start)
+        else:
+            out = remap(spectrum, target, side, limit_index, active, start, magnitudes)
+        before, n_bins = _similarity_sum(spectrum, active, limit_index, magnitudes)
+        del magnitudes
         sums += (before, _similarity_sum(out, active, limit_index)[0], n_bins)
         adder.add(start, out)
     y = adder.result()[PAN_FFT_SIZE:PAN_FFT_SIZE + x.shape[0]]

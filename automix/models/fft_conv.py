@@ -185,4 +185,12 @@ class CachedFFTCorrelation:
             spec = torch.view_as_real(spec.permute(2, 1, 0).contiguous()).flatten(-2)  # (F, nb, 2 C_in)
             out_spec = torch.view_as_complex(torch.bmm(spec, self.matrix).unflatten(-1, (self.c_out, 2)))
             out = torch.fft.irfft(out_spec, n=self.fft_size, dim=0)[self.kernel - 1:]  # (hop, nb, C_out)
-        return out.permute(2, 1, 0).reshape(self.c_out, -1)[:, :n_out]
+        # One copy into a contiguous (C_out, n_out): the next convolution reads it without another copy (a reshape
+        # and then a slice of the last block would leave a strided view that oneDNN copies again).
+        blocks = out.permute(2, 1, 0)  # (C_out, nb, hop)
+        result = blocks.new_empty(self.c_out, n_out)
+        full = n_out // self.hop
+        result[:, :full * self.hop].view(self.c_out, full, self.hop).copy_(blocks[:, :full])
+        if n_out > full * self.hop:
+            result[:, full * self.hop:].copy_(blocks[:, full, :n_out - full * self.hop])
+        return result

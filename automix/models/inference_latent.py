@@ -10,6 +10,8 @@ the pooled sequence). Float32 only: ``mix`` switches autocast off around it.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 from torch.nn import functional as F
 
@@ -84,6 +86,19 @@ def _temporal_block_(block: TemporalBlock, residual: torch.Tensor, skip_sum: tor
 LSTM_CHUNK_FRAMES = 8192  # BLSTM frames per call: bounds its per-call gate workspace (exact: the state is carried)
 
 
+def _lstm_direction(x: torch.Tensor, params: list, hidden: int, reverse: bool, out: torch.Tensor) -> None:
+    """One direction of one layer over ``x (frames, input)``, chunk by chunk with the state carried, into ``out``."""
+    n_frames = x.shape[0]
+    starts = range(0, n_frames, LSTM_CHUNK_FRAMES)
+    with torch.inference_mode():  # grad mode is per thread: this may run in a helper thread
+        state = (x.new_zeros(1, 1, hidden), x.new_zeros(1, 1, hidden))
+        for start in (reversed(starts) if reverse else starts):
+            chunk = x[start:start + LSTM_CHUNK_FRAMES]
+            chunk = chunk.flip(0) if reverse else chunk
+            y, *state = torch.lstm(chunk[None], state, params, True, 1, 0.0, False, False, True)
+            out[start:start + LSTM_CHUNK_FRAMES] = y[0].flip(0) if reverse else y[0]
+
+
 def blstm_chunked(lstm: torch.nn.LSTM, x: torch.Tensor) -> torch.Tensor:
     """Bidirectional multi-layer ``lstm`` (eval mode, no dropout) on one sequence, layer by layer and chunk by chunk.
 
@@ -91,6 +106,12 @@ def blstm_chunked(lstm: torch.nn.LSTM, x: torch.Tensor) -> torch.Tensor:
     to chunk (the backward direction from the end, on time-reversed chunks), which is the same recurrence as one call:
     the output equals ``lstm(x[None])[0][0]`` up to float rounding, but the gate pre-activations and workspaces exist
     for one chunk at a time instead of the whole song (413k frames for 10 min: ~0.4 GB per direction and layer).
+
+    Threads: the recurrence is a chain of small matrix-vector products (hidden size 64) that intra-op threads
+    cannot speed up: with 2 torch threads its every step synchronizes them, and on a machine whose cores are also
+    busy with other work the waiting made a 3-min song's BLSTM ~10x slower (33 s instead of 3 s). When torch has
+    several threads, the two directions of a layer instead run at the same time, each on one thread (torch's
+    thread count is set to 1 for the BLSTM and restored after).
 
     Args:
         lstm: a batch-first bidirectional ``nn.LSTM`` with biases.
@@ -100,20 +121,29 @@ def blstm_chunked(lstm: torch.nn.LSTM, x: torch.Tensor) -> torch.Tensor:
         ``(frames, 2 * hidden_size)``.
     """
     hidden, n_frames = lstm.hidden_size, x.shape[0]
-    starts = range(0, n_frames, LSTM_CHUNK_FRAMES)
-    for layer in range(lstm.num_layers):
-        out = x.new_empty(n_frames, 2 * hidden)
-        for direction, suffix in enumerate(("", "_reverse")):
-            params = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih",
-                                                                             "bias_hh")]
-            state = (x.new_zeros(1, 1, hidden), x.new_zeros(1, 1, hidden))
-            for start in (reversed(starts) if direction else starts):
-                chunk = x[start:start + LSTM_CHUNK_FRAMES]
-                chunk = chunk.flip(0) if direction else chunk
-                y, *state = torch.lstm(chunk[None], state, params, True, 1, 0.0, False, False, True)
-                out[start:start + LSTM_CHUNK_FRAMES, direction * hidden:(direction + 1) * hidden] = \
-                    y[0].flip(0) if direction else y[0]
-        x = out
+    threads = torch.get_num_threads()
+    pool = ThreadPoolExecutor(max_workers=1) if threads > 1 else None
+    if pool is not None:
+        torch.set_num_threads(1)
+    try:
+        for layer in range(lstm.num_layers):
+            out = x.new_empty(n_frames, 2 * hidden)
+            jobs = []
+            for direction, suffix in enumerate(("", "_reverse")):
+                params = [getattr(lstm, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih",
+                                                                                 "bias_hh")]
+                args = (x, params, hidden, bool(direction), out[:, direction * hidden:(direction + 1) * hidden])
+                if pool is not None and direction == 0:
+                    jobs.append(pool.submit(_lstm_direction, *args))
+                else:
+                    _lstm_direction(*args)
+            for job in jobs:
+                job.result()
+            x = out
+    finally:
+        if pool is not None:
+            pool.shutdown()
+            torch.set_num_threads(threads)
     return x
 
 
