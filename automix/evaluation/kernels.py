@@ -12,6 +12,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from automix.fxnorm.kernels import sos_cascade
+
 _FAST = {"reassoc", "nsz", "contract"}  # reorder the float64 sums only (vectorized reduction)
 
 
@@ -80,11 +82,7 @@ def scaled_sosfiltfilt(x, gain, sos, zi, padlen, out):  # pragma: no cover - jit
                 value = np.float64(x[i - padlen, c]) * gain
             else:
                 value = 2 * last[c] - np.float64(x[2 * n_samples + padlen - 2 - i, c]) * gain
-            for s in range(n_sections):
-                y = sos[s, 0] * value + state[c, s, 0]
-                state[c, s, 0] = sos[s, 1] * value - sos[s, 4] * y + state[c, s, 1]
-                state[c, s, 1] = sos[s, 2] * value - sos[s, 5] * y
-                value = y
+            value = sos_cascade(sos, state, c, value)
             forward[i, c] = value
     for c in range(n_channels):
         end = forward[n_ext - 1, c]
@@ -94,11 +92,7 @@ def scaled_sosfiltfilt(x, gain, sos, zi, padlen, out):  # pragma: no cover - jit
     for i in range(n_ext - 1, -1, -1):
         for c in range(n_channels):
             value = forward[i, c]
-            for s in range(n_sections):
-                y = sos[s, 0] * value + state[c, s, 0]
-                state[c, s, 0] = sos[s, 1] * value - sos[s, 4] * y + state[c, s, 1]
-                state[c, s, 1] = sos[s, 2] * value - sos[s, 5] * y
-                value = y
+            value = sos_cascade(sos, state, c, value)
             if padlen <= i < padlen + n_samples:
                 out[i - padlen, c] = value
 

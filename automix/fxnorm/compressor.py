@@ -54,26 +54,16 @@ def level_db(x_mono: np.ndarray) -> np.ndarray:
 def _smoothed_gain_reduction_db(level, threshold_db, ratio, alpha_attack, alpha_release):  # pragma: no cover - jit
     """Static curve + attack/release smoothing; returns the smoothed gain reduction ``yl`` in dB (float64 ``(n,)``)."""
     out = np.empty(level.shape[0], dtype=np.float64)
-    state = 0.0
-    for i in range(level.shape[0]):
-        xg = level[i]
-        yg = xg
-        if ratio > 1.0 and xg >= threshold_db:
-            yg = threshold_db + (xg - threshold_db) / ratio
-        elif ratio < 1.0 and xg <= threshold_db:
-            yg = threshold_db + (xg - threshold_db) * ratio
-        xl = xg - yg
-        alpha = alpha_attack if xl > state else alpha_release
-        state = alpha * state + (1.0 - alpha) * xl
-        out[i] = state
+    _gain_reduction_block(level, 0, level.shape[0], threshold_db, ratio, alpha_attack, alpha_release, 0.0, out)
     return out
 
 
 @numba.njit(cache=True, nogil=True)
 def _gain_reduction_block(level, start, stop, threshold_db, ratio, alpha_attack, alpha_release, state,
                           out):  # pragma: no cover - jit
-    """:func:`_smoothed_gain_reduction_db` on samples ``start:stop`` from the smoother's ``state``, into ``out``
-    (``stop - start`` values); returns the state after the block (the same recursion, carried across blocks)."""
+    """Static curve + attack/release smoothing (the compressor's recursion) on samples ``start:stop`` from the
+    smoother's ``state``, into ``out`` (``stop - start`` values); returns the state after the block, so blocks
+    carried one into the next give the whole signal's values (:func:`_smoothed_gain_reduction_db` is one block)."""
     for i in range(start, stop):
         xg = level[i]
         yg = xg
@@ -139,10 +129,15 @@ def compressor_gain(levels_db: np.ndarray, threshold_db: float, ratio: float, at
     gain = _smoothed_gain_reduction_db(
         levels_db, float(threshold_db), float(ratio),
         smoothing_coefficient(attack_ms, sample_rate), smoothing_coefficient(release_ms, sample_rate))
-    # exp((makeup - reduction) * c) computed in place: the same operations, no extra whole-signal arrays
-    np.subtract(makeup_db, gain, out=gain)
-    np.multiply(gain, _DB_TO_LOG, out=gain)
-    return np.exp(gain, out=gain)
+    return _reduction_to_gain(gain, makeup_db)
+
+
+def _reduction_to_gain(reduction_db: np.ndarray, makeup_db: float) -> np.ndarray:
+    """``exp((makeup - reduction) · ln(10)/20)`` in place (no extra array; element-wise, so blocks give the same
+    bits as the whole signal); returns ``reduction_db``, now the linear gain."""
+    np.subtract(makeup_db, reduction_db, out=reduction_db)
+    np.multiply(reduction_db, _DB_TO_LOG, out=reduction_db)
+    return np.exp(reduction_db, out=reduction_db)
 
 
 def apply_compressor(levels_db: np.ndarray, x: np.ndarray, threshold_db: float, ratio: float, attack_ms: float,
@@ -174,10 +169,7 @@ def apply_compressor(levels_db: np.ndarray, x: np.ndarray, threshold_db: float, 
         gain = buffer[:stop - start]
         state = _gain_reduction_block(levels_db, start, stop, float(threshold_db), float(ratio), alpha_attack,
                                       alpha_release, state, gain)
-        # the operations of compressor_gain (exp is evaluated element by element: blocks give the same bits)
-        np.subtract(makeup_db, gain, out=gain)
-        np.multiply(gain, _DB_TO_LOG, out=gain)
-        np.exp(gain, out=gain)
+        _reduction_to_gain(gain, makeup_db)
         np.multiply(x[..., start:stop], gain, out=out[..., start:stop], casting="same_kind")
     return out
 

@@ -13,6 +13,19 @@ import numba
 import numpy as np
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def sos_cascade(sos, state, c, value):  # pragma: no cover - jit
+    """One sample of channel ``c`` through the biquad cascade ``sos`` (scipy's ``(n_sections, 6)`` with
+    ``a0 = 1``), transposed direct form II as scipy's ``sosfilt``; updates ``state[c]`` ``(n_sections, 2)`` in
+    place and returns the output sample (float64)."""
+    for s in range(sos.shape[0]):
+        y = sos[s, 0] * value + state[c, s, 0]
+        state[c, s, 0] = sos[s, 1] * value - sos[s, 4] * y + state[c, s, 1]
+        state[c, s, 1] = sos[s, 2] * value - sos[s, 5] * y
+        value = y
+    return value
+
+
 @numba.njit(cache=True, nogil=True)
 def k_weighted_segment_sums(x, sos, bounds, offset):  # pragma: no cover - jit
     """Sum of squares of the K-weighted signal between consecutive ``bounds``, per channel.
@@ -38,12 +51,7 @@ def k_weighted_segment_sums(x, sos, bounds, offset):  # pragma: no cover - jit
         # Channels in the inner loop: their recursions are independent, so the CPU overlaps them (~1.5x faster
         # than one channel after the other, the filter being latency-bound).
         for c in range(n_channels):
-            value = np.float64(x[i, c] + offset)
-            for s in range(n_sections):
-                out = sos[s, 0] * value + state[c, s, 0]
-                state[c, s, 0] = sos[s, 1] * value - sos[s, 4] * out + state[c, s, 1]
-                state[c, s, 1] = sos[s, 2] * value - sos[s, 5] * out
-                value = out
+            value = sos_cascade(sos, state, c, np.float64(x[i, c] + offset))
             sums[segment, c] += value * value
     return sums
 
@@ -66,11 +74,5 @@ def sos_filter(x, sos):  # pragma: no cover - jit
     state = np.zeros((n_channels, n_sections, 2))
     for i in range(n_samples):
         for c in range(n_channels):
-            value = np.float64(x[i, c])
-            for s in range(n_sections):
-                y = sos[s, 0] * value + state[c, s, 0]
-                state[c, s, 0] = sos[s, 1] * value - sos[s, 4] * y + state[c, s, 1]
-                state[c, s, 1] = sos[s, 2] * value - sos[s, 5] * y
-                value = y
-            out[i, c] = value
+            out[i, c] = sos_cascade(sos, state, c, np.float64(x[i, c]))
     return out
