@@ -44,15 +44,18 @@ AUTOMIX_DATA_DIR="$DEMO_DIR/wet" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" AUTOMIX_F
 echo "   log: $TRAINING/features/normalization.log"
 done_stage "normalization"
 
-# minibatches per epoch of a demo config, scaled by the budget (the configs as written fit the 15-minute demo on 2 idle cores)
+# scaled NAME: minibatches per epoch of configs/demo/NAME.py scaled by the budget (the configs as written fit the
+# 15-minute demo on 2 idle cores)
 scaled() {
-    "$PYTHON" -c "import sys; print(max(2, round(int(sys.argv[1]) * float(sys.argv[2]) / 15)))" "$1" "$MINUTES"
+    "$PYTHON" -c "import sys; from automix.config import load_config
+print(max(2, round(load_config(sys.argv[1])['NUM_MINIBATCHES_PER_EPOCH'] * float(sys.argv[2]) / 15)))" \
+        "$REPO_ROOT/configs/demo/$1.py" "$MINUTES"
 }
 
-# train STEP SCRIPT NAME BASE_MINIBATCHES: run a training script, skip it when finished, resume it when interrupted
+# train STEP SCRIPT NAME: run a training script, skip it when finished, resume it when interrupted
 train() {
     local step="$1" script="$2" name="$3" run="$TRAINING/results/$3"
-    local args=(--no-progress --set "NUM_MINIBATCHES_PER_EPOCH=$(scaled "$4")")
+    local args=(--no-progress --set "NUM_MINIBATCHES_PER_EPOCH=$(scaled "$name")")
     echo "== $step training $name -> $run"
     local state
     state="$("$PYTHON" - "$run" <<'EOF'
@@ -83,9 +86,9 @@ EOF
     { grep -E "epoch [0-9]+/[0-9]+:|done:" "$TRAINING/logs/$name.log" || true; } | tail -n 1 | sed 's/^.*INFO [a-z._]*: /   /'
     done_stage "$name"
 }
-train "3/6" pretrain_fxnorm_automix.sh ours_demo_pretrained 16
-train "4/6" train_fxnorm_automix.sh ours_demo_Lb 30
-train "4/6" train_wun.sh wun_demo_Lb 44
+train "3/6" pretrain_fxnorm_automix.sh ours_demo_pretrained
+train "4/6" train_fxnorm_automix.sh ours_demo_Lb
+train "4/6" train_wun.sh wun_demo_Lb
 
 mkdir -p "$TRAINING/logs"
 echo "== 5/6 evaluation against the normalized-sum baseline (wet, and dry with pre-reverb) -> $TRAINING/evaluation"
