@@ -6,7 +6,8 @@ steps, and the result equals the one-pass forward up to float rounding (no appro
 layer norms see the whole song):
 
 1. Front-end, chunk by chunk (~0.7 s): ``p = conv_1(x)`` (overlap-save FFT with the kernel spectra computed once
-   per song, :class:`automix.models.fft_conv.CachedFFTCorrelation`), ``|p|`` in place, conv_2, max-pool -> pooled
+   per song, :class:`automix.models.fft_conv.CachedFFTCorrelation`), ``|p|`` in place, conv_2 (the same for its
+   depthwise kernels, :class:`~automix.models.fft_conv.CachedFFTDepthwiseCorrelation`), max-pool -> pooled
    frames ``z`` and per-frame sums ``sum |p|``, written into preallocated ``(N, frames)`` tensors. conv_1/conv_2
    have finite support, so chunks on 64-sample boundaries with a (63 + 31 | 64 + 32)-sample halo of input give
    exactly the one-pass frames.
@@ -47,7 +48,7 @@ from tqdm import tqdm
 from automix.allocator import tune_glibc_malloc
 from automix.conventions import SAMPLE_RATE
 from automix.models.fxnorm_automix import FxNormAutomix
-from automix.models.fft_conv import CachedFFTCorrelation
+from automix.models.fft_conv import CachedFFTCorrelation, CachedFFTDepthwiseCorrelation
 from automix.models.inference_latent import latent_mask_inplace
 from automix.models.wave_u_net import WaveUNet
 
@@ -56,6 +57,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_CHUNK_SAMPLES = 30720  # FxNorm-Automix front-end/decoder chunk, ~0.7 s (the result does not depend on it)
 DEFAULT_CHUNK_SECONDS = DEFAULT_CHUNK_SAMPLES / SAMPLE_RATE
 CONV_1_FFT_SIZE = 512  # conv_1 FFT blocks (fastest measured on CPU for 64 taps)
+CONV_2_FFT_SIZE = 2048  # conv_2 FFT blocks (fastest measured on CPU for 128 depthwise taps)
 WUN_WINDOW = 440960  # the release's TRAINING_SEQ_LENGTH: windows seen by Wave-U-Net (its group norms are per window)
 WUN_GUARD = 32540
 
@@ -86,12 +88,12 @@ def _padded_slice(x: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     return F.pad(inner, (max(0, -start), max(0, stop - max(start, n_samples))))
 
 
-def _encode_chunk(model: FxNormAutomix, conv_1: CachedFFTCorrelation, x: torch.Tensor, n_samples: int,
-                  start: int, stop: int):
+def _encode_chunk(model: FxNormAutomix, conv_1: CachedFFTCorrelation, conv_2: CachedFFTDepthwiseCorrelation,
+                  x: torch.Tensor, n_samples: int, start: int, stop: int):
     """Pooled conv_2 frames (before softplus) and per-frame ``sum |p|`` of samples ``[start, stop)`` of one item.
 
     Args:
-        conv_1: the FFT conv_1 of ``model`` (kernel spectra computed once per mix).
+        conv_1, conv_2: the FFT conv_1 and conv_2 of ``model`` (kernel spectra computed once per mix).
         x: ``(8, T)`` stems of one item; samples at or past ``T`` (up to ``n_samples``) count as zeros.
         n_samples: length the network sees (``T`` rounded up to a multiple of 64).
 
@@ -105,9 +107,8 @@ def _encode_chunk(model: FxNormAutomix, conv_1: CachedFFTCorrelation, x: torch.T
     first = start - left2  # conv_2 zero-pads |p| at the song's edges: zero what lies outside [0, n_samples)
     abs_p[:, :max(0, -first)] = 0
     abs_p[:, max(0, n_samples - first):] = 0
-    conv_2 = model.conv_2[0]
     # max over frames as a reduction of a (N, frames, pool) view: the same maxima, ~4x faster than max_pool1d on CPU
-    pooled = F.conv1d(abs_p[None], conv_2.weight, groups=conv_2.groups)[0].unflatten(-1, (-1, pool)).amax(-1)
+    pooled = conv_2(abs_p).unflatten(-1, (-1, pool)).amax(-1)
     return pooled, abs_p[:, left2:left2 + stop - start].unflatten(-1, (-1, pool)).sum(-1)
 
 
@@ -150,12 +151,13 @@ def _chunk_bounds(n_samples: int, chunk: int):
 def _mix_item(model: FxNormAutomix, x: torch.Tensor, n_samples: int, chunk: int, progress: bool) -> torch.Tensor:
     """One item ``x (8, T)``: front-end by chunks, latent path once, decoder by chunks -> ``(n_targets, 2, T')``."""
     conv_1 = CachedFFTCorrelation(model.conv_1.weight, CONV_1_FFT_SIZE)
+    conv_2 = CachedFFTDepthwiseCorrelation(model.conv_2[0].weight, CONV_2_FFT_SIZE)
     bounds = _chunk_bounds(n_samples, chunk)
     n_feat, n_frames = model.conv_1.out_channels, n_samples // model.max_pooling
     pooled, frame_abs = x.new_empty(n_feat, n_frames), x.new_empty(n_feat, n_frames)  # filled in place: no cat copy
     for s, e in tqdm(bounds, disable=not progress, desc="front-end", unit="chunk"):
         frames = slice(s // model.max_pooling, e // model.max_pooling)
-        pooled[:, frames], frame_abs[:, frames] = _encode_chunk(model, conv_1, x, n_samples, s, e)
+        pooled[:, frames], frame_abs[:, frames] = _encode_chunk(model, conv_1, conv_2, x, n_samples, s, e)
     features = [F.softplus(pooled)]
     del pooled
     mask = latent_mask_inplace(model, features)  # empties `features`: z is freed after the TCN's bottleneck

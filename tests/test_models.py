@@ -10,8 +10,8 @@ from automix.models import (FRONT_END_MODULES, FxNormAutomix, WaveUNet, build_mo
                             load_weights)
 from automix.models import inference_latent
 from automix.receptive_field import guard_samples
-from automix.models.fft_conv import (CachedFFTCorrelation, fft_correlate, fft_depthwise_correlate,
-                                     fft_transposed_conv)
+from automix.models.fft_conv import (CachedFFTCorrelation, CachedFFTDepthwiseCorrelation, fft_correlate,
+                                     fft_depthwise_correlate, fft_transposed_conv)
 from release_reference import release_forward
 
 NAMES = ("ours_S_Lb", "ours_S_pretrained", "wun_S_Lb")
@@ -197,6 +197,20 @@ def test_cached_fft_correlation_equals_conv1d():
         assert (out - direct).abs().max() < 1e-4 * direct.abs().max(), (n_samples, fft_size)
     with pytest.raises(ValueError, match="fft_size"):
         CachedFFTCorrelation(weight, 64)
+
+
+def test_cached_fft_depthwise_correlation_equals_grouped_conv1d():
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(16, 1, 128, generator=generator)
+    # one block, several, an exact multiple of the hop (2048 - 127), a block size other than the default
+    for n_samples, fft_size in ((127 + 5, 2048), (30720 + 127, 2048), (2 * 1921 + 127, 2048), (3000, 512)):
+        x = torch.randn(16, n_samples, generator=generator).abs()
+        out = CachedFFTDepthwiseCorrelation(weight, fft_size)(x)
+        direct = torch.nn.functional.conv1d(x[None], weight, groups=16)[0]
+        assert out.shape == direct.shape
+        assert (out - direct).abs().max() < 1e-5 * direct.abs().max(), (n_samples, fft_size)
+    with pytest.raises(ValueError, match="fft_size"):
+        CachedFFTDepthwiseCorrelation(weight, 128)
 
 
 def test_in_place_latent_path_equals_module_latent_path():

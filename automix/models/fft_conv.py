@@ -194,3 +194,40 @@ class CachedFFTCorrelation:
         if n_out > full * self.hop:
             result[:, full * self.hop:].copy_(blocks[:, full, :n_out - full * self.hop])
         return result
+
+
+class CachedFFTDepthwiseCorrelation:
+    """``F.conv1d(x, weight, groups=C)`` (no padding) for one item ``x (C, T)`` by overlap-save FFT, spectra cached.
+
+    Inference only; :func:`automix.mixing.mix_fxnorm` builds one per song for conv_2 (128 channels, 128 taps) and
+    calls it on every front-end chunk. The direct depthwise kernel does 128 MACs per sample and channel at a small
+    fraction of the CPU's peak; with 2048-point blocks (hop 1921) this costs two FFTs per block and channel. Measured
+    on 2 cores (AMD EPYC Zen 3, 2026-12-07), one 0.7-s chunk of 128 channels: 17.4 ms against 33.3 ms for
+    ``F.conv1d`` (512-point blocks 27.5 ms, 4096 19.0 ms), same values to 1e-6. Computes in float32 (autocast off).
+
+    Args:
+        weight: ``(C, 1, K)`` depthwise kernels (a cross-correlation, as ``F.conv1d``).
+        fft_size: block length N (power of two > K); output hop N - K + 1.
+
+    Shape:
+        ``__call__(x)``: ``(C, T)`` -> ``(C, T - K + 1)``.
+    """
+
+    def __init__(self, weight: torch.Tensor, fft_size: int = 2048):
+        channels, _, kernel = weight.shape
+        if fft_size <= kernel:
+            raise ValueError(f"fft_size {fft_size} must exceed the kernel length {kernel}")
+        self.kernel, self.fft_size, self.hop = kernel, fft_size, fft_size - kernel + 1
+        with torch.autocast(device_type=weight.device.type, enabled=False):
+            # conv with the flipped kernel = correlation; (C, 1, F) broadcasts over the blocks
+            self.spectrum = torch.fft.rfft(_float32(weight.detach()).flip(-1), n=fft_size)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        channels, n_in = x.shape
+        n_out = n_in - self.kernel + 1
+        n_blocks = -(-n_out // self.hop)
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = F.pad(_float32(x), (0, (n_blocks - 1) * self.hop + self.fft_size - n_in))
+            spec = torch.fft.rfft(x.unfold(-1, self.fft_size, self.hop), dim=-1).mul_(self.spectrum)  # (C, nb, F)
+            out = torch.fft.irfft(spec, n=self.fft_size, dim=-1)[..., self.kernel - 1:]  # (C, nb, hop)
+        return out.reshape(channels, n_blocks * self.hop)[:, :n_out]
