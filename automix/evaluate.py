@@ -2,7 +2,7 @@
 
     python -m automix.evaluate --input-folder demo_data/wet/test --output-folder eval/wet \
         --features training/features/features_demo.npz --impulse-responses demo_data/irs/reverb \
-        --system ours=training/results/ours_demo_Lb --system wun=training/results/wun_demo_Lb
+        --system ours=training/results/ours_demo_La --system wun=training/results/wun_demo_La
 
 The normalized-sum baseline is always evaluated; the reference mixture is the song's ``mixture`` file. Writes
 ``<output>/<song>/<prefix>_<system>_mixture.wav``, ``metrics.csv``, ``summary.json`` and ``report.html``. Exit code
@@ -60,7 +60,7 @@ def _systems(args) -> list:
     for item in args.system:
         name, sep, folder = item.partition("=")
         if not sep or not name or not folder:
-            raise ValueError(f"--system {item!r}: use NAME=RESULTS_DIR, e.g. ours=training/results/ours_demo_Lb")
+            raise ValueError(f"--system {item!r}: use NAME=RESULTS_DIR, e.g. ours=training/results/ours_demo_La")
         if name in {s.name for s in systems} or name == "reference":
             raise ValueError(f"--system {item!r}: the name {name!r} is taken; choose another")
         if not Path(folder).is_dir():

@@ -1,6 +1,6 @@
 """Mix stems with a trained network, or sum the normalized stems: ``python -m automix.inference`` / ``automix mix``.
 
-    automix mix --results training/results/ours_demo_Lb --features training/features/features_demo.npz \\
+    automix mix --results training/results/ours_demo_La --features training/features/features_demo.npz \\
         --vocals v.wav --bass b.wav --drums d.wav --other o.wav --output mix.wav
     automix mix --training-params ours_S_Lb.config.json --weights ours_S_Lb.params --mode release \\
         --features features_MUSDB18.npz --tracks session/ --map "Gtr*=other" --output mix.wav --report mix.json

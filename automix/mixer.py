@@ -2,7 +2,7 @@
 
     from automix.mixer import Mixer
 
-    mixer = Mixer.from_results("training/results/ours_demo_Lb", features="training/features/features_demo.npz",
+    mixer = Mixer.from_results("training/results/ours_demo_La", features="training/features/features_demo.npz",
                                impulse_responses="demo_data/irs/reverb")
     result = mixer.mix({"vocals": vocals, "bass": bass, "drums": "drums.wav"}, sample_rate=48000)
     result.audio        # float32 (n, 2) at 48 kHz, as long as the longest stem
@@ -228,7 +228,7 @@ class Mixer:
         """A mixer from a training results folder (``config.json`` or ``config.py`` and ``.params`` checkpoints).
 
         Args:
-            folder: e.g. ``training/results/ours_demo_Lb``.
+            folder: e.g. ``training/results/ours_demo_La``.
             checkpoint: ``"best"`` (best mean validation loss if saved, else the last epoch; see
                 :func:`pick_checkpoint`), ``"current"`` (last epoch) or a checkpoint path.
             features, kwargs: as for :class:`Mixer`.

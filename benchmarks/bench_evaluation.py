@@ -3,7 +3,7 @@
     python benchmarks/bench_evaluation.py                       # metrics of a 3-min stereo song, per family
     python benchmarks/bench_evaluation.py --repeats 3 --seconds 180
     python benchmarks/bench_evaluation.py --split demo_data/wet/test --features training/features/features_demo.npz \
-        --irs demo_data/irs/reverb [--system ours=training/results/ours_demo_Lb]   # + a whole evaluation, by stage
+        --irs demo_data/irs/reverb [--system ours=training/results/ours_demo_La]   # + a whole evaluation, by stage
 
 Prints the median of ``--repeats`` runs of each stage (goal: all metrics of a 3-min song under 5 s on 2 cores).
 """

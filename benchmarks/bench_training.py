@@ -26,7 +26,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ISMIR = ["ours_S_Lb", "ours_S_La", "ours_S_pretrained", "wun_S_Lb"]
-DEMO = ["ours_demo_pretrained", "ours_demo_Lb", "wun_demo_Lb"]
+DEMO = ["ours_demo_pretrained", "ours_demo_La", "wun_demo_La"]
 
 
 def _config_path(name: str) -> Path:

@@ -87,14 +87,14 @@ EOF
     done_stage "$name"
 }
 train "3/6" pretrain_fxnorm_automix.sh ours_demo_pretrained
-train "4/6" train_fxnorm_automix.sh ours_demo_Lb
-train "4/6" train_wun.sh wun_demo_Lb
+train "4/6" train_fxnorm_automix.sh ours_demo_La
+train "4/6" train_wun.sh wun_demo_La
 
 mkdir -p "$TRAINING/logs"
 echo "== 5/6 evaluation against the normalized-sum baseline (wet, and dry with pre-reverb) -> $TRAINING/evaluation"
 AUTOMIX_DATA_DIR="$DEMO_DIR/wet" AUTOMIX_DRY_DIR="$DEMO_DIR/dry" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" \
     AUTOMIX_PRE_IR_DIR="$DEMO_DIR/irs/pre_reverb" AUTOMIX_FEATURES="$FEATURES" \
-    AUTOMIX_SYSTEMS="ours_demo_Lb=$TRAINING/results/ours_demo_Lb wun_demo_Lb=$TRAINING/results/wun_demo_Lb" \
+    AUTOMIX_SYSTEMS="ours_demo_La=$TRAINING/results/ours_demo_La wun_demo_La=$TRAINING/results/wun_demo_La" \
     AUTOMIX_EVAL_ARGS="--quiet" bash "$REPO_ROOT/scripts/evaluate.sh" "$TRAINING/evaluation" \
     > "$TRAINING/logs/evaluation.log" 2>&1 || { tail -n 20 "$TRAINING/logs/evaluation.log" >&2; exit 1; }
 echo "   log: $TRAINING/logs/evaluation.log"
@@ -103,7 +103,7 @@ done_stage "evaluation"
 echo "== 6/6 one test song mixed by the demo FxNorm-Automix"
 SONG="$(find "$DEMO_DIR/wet/test" -mindepth 1 -maxdepth 1 -type d | sort | head -n 1)"
 MIX="$TRAINING/inference/$(basename "$SONG")_mixture.wav"
-AUTOMIX_RESULTS="$TRAINING/results/ours_demo_Lb" AUTOMIX_FEATURES="$FEATURES" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" \
+AUTOMIX_RESULTS="$TRAINING/results/ours_demo_La" AUTOMIX_FEATURES="$FEATURES" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" \
     AUTOMIX_MIX_ARGS="--quiet" bash "$REPO_ROOT/scripts/inference.sh" "$SONG" "$MIX" > "$TRAINING/logs/inference.log" 2>&1 \
     || { tail -n 20 "$TRAINING/logs/inference.log" >&2; exit 1; }
 done_stage "inference"

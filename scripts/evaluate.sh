@@ -24,7 +24,7 @@ SYSTEMS=()
 if [ -n "${AUTOMIX_SYSTEMS:-}" ]; then
     for item in $AUTOMIX_SYSTEMS; do SYSTEMS+=(--system "$item"); done
 else
-    for name in ours_demo_Lb wun_demo_Lb; do
+    for name in ours_demo_La wun_demo_La; do
         if [ -d "$REPO_ROOT/training/results/$name" ]; then
             SYSTEMS+=(--system "$name=$REPO_ROOT/training/results/$name")
         fi

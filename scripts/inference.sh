@@ -6,7 +6,7 @@
 #   which win over the demo defaults:
 #   AUTOMIX_SONG          song folder        (default: the first song of <repo>/demo_data/wet/test)
 #   AUTOMIX_OUTPUT        mix file           (default <repo>/training/inference/<song>_mixture.wav)
-#   AUTOMIX_RESULTS       training results   (default <repo>/training/results/ours_demo_Lb)
+#   AUTOMIX_RESULTS       training results   (default <repo>/training/results/ours_demo_La)
 #   AUTOMIX_FEATURES      features file      (default <repo>/training/features/features_demo.npz)
 #   AUTOMIX_IR_DIR        reverb-send IRs    (default <repo>/demo_data/irs/reverb when it exists; "none": no reverb)
 #   AUTOMIX_MIX_ARGS      extra options, e.g. "--mode release --device cpu --report mix.json"
@@ -32,7 +32,7 @@ fi
 NAME="$(basename "$SONG")"
 OUTPUT="${2:-${AUTOMIX_OUTPUT:-$REPO_ROOT/training/inference/${NAME}_mixture.wav}}"
 shift $(( $# < 2 ? $# : 2 ))
-RESULTS="${AUTOMIX_RESULTS:-$REPO_ROOT/training/results/ours_demo_Lb}"
+RESULTS="${AUTOMIX_RESULTS:-$REPO_ROOT/training/results/ours_demo_La}"
 FEATURES="${AUTOMIX_FEATURES:-$REPO_ROOT/training/features/features_demo.npz}"
 IR_DIR="${AUTOMIX_IR_DIR:-$REPO_ROOT/demo_data/irs/reverb}"
 

@@ -59,7 +59,7 @@ def test_main_path_through_the_clis(tmp_path):
 
     results = tmp_path / "training"
     pre = _train("ours_demo_pretrained", results, "pre", data)
-    mixer = _train("ours_demo_Lb", results, "mix", data,
+    mixer = _train("ours_demo_La", results, "mix", data,
                    ["--weight-initialization", str(pre / "current_model_for_mixture.params")])
 
     evaluation = tmp_path / "evaluation"

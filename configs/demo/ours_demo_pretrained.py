@@ -12,9 +12,9 @@ What was changed, and why (everything else as the ISMIR experiment: optimizer, w
   31.7 instead of 52 (baseline 76.5). The ISMIR pre-training has 170,000 L1 steps to learn the highs too.
 * front-end width ``N_FEATURES_ENCODER`` 128 -> 32 (kernel 64 and max-pool 64 kept): the front-end's convolutions
   cost in proportion to N at the full sample rate; with 16 the mixes' highs were missing even after training
-  (too few filters to cover the band). ``ours_demo_Lb`` has the same front-end, so it can start from these
+  (too few filters to cover the band). ``ours_demo_La`` has the same front-end, so it can start from these
   weights.
-* TCN and SE sized like ``ours_demo_Lb`` (unused and frozen in pre-training; only conv_1/conv_2 are transferred).
+* TCN and SE sized like ``ours_demo_La`` (unused and frozen in pre-training; only conv_1/conv_2 are transferred).
   The smaller TCN also shrinks the guard bands of the loss (4,030 samples instead of 32,446).
 * segments of 1 s (44,096 samples) instead of 3 s, 4 per minibatch instead of 20;
 * 16 minibatches per epoch instead of 1,600 and 1 + 9 epochs instead of 1 + 105: 160 steps;
