@@ -202,8 +202,10 @@ class CachedFFTDepthwiseCorrelation:
     Inference only; :func:`automix.mixing.mix_fxnorm` builds one per song for conv_2 (128 channels, 128 taps) and
     calls it on every front-end chunk. The direct depthwise kernel does 128 MACs per sample and channel at a small
     fraction of the CPU's peak; with 2048-point blocks (hop 1921) this costs two FFTs per block and channel. Measured
-    on 2 cores (AMD EPYC Zen 3, 2026-12-07), one 0.7-s chunk of 128 channels: 17.4 ms against 33.3 ms for
-    ``F.conv1d`` (512-point blocks 27.5 ms, 4096 19.0 ms), same values to 1e-6. Computes in float32 (autocast off).
+    on 2 cores (AMD EPYC Zen 3, 2026-12-07), one 0.7-s chunk of 128 channels alone: 17.4 ms against 33.3 ms for
+    ``F.conv1d`` (512-point blocks 27.5 ms, 4096 19.0 ms), same values to 1e-6; the mix's front-end stage of a
+    60-s song 3.0-3.2 s against 3.4-3.5 s (3 alternating rounds); end to end (``bench_inference.py``, 3 min, 2
+    alternating rounds) the difference was within that machine's noise. Computes in float32 (autocast off).
 
     Args:
         weight: ``(C, 1, K)`` depthwise kernels (a cross-correlation, as ``F.conv1d``).
