@@ -18,6 +18,43 @@ MINUTES="${AUTOMIX_DEMO_MINUTES:-15}"
 export AUTOMIX_PYTHON="$PYTHON"
 START=$SECONDS
 stage_start=$SECONDS
+exec 3>&1  # the terminal (or wherever the demo's own lines go): the status line below writes here
+
+# status_line LOG: every 2 s until this script ends, one line on fd 3: the seconds since it started and, for a
+# training, a bar of its epochs from LOG ("epoch N/M: ... valid stereo_loss_mean X" lines of the trainer)
+status_line() {
+    local log="$1" start=$SECONDS parent=$$ line n m bar
+    while kill -0 "$parent" 2>/dev/null; do
+        line="$(grep -aoE 'epoch [0-9]+/[0-9]+:.*valid stereo_loss_mean [0-9.e+-]+' "$log" 2>/dev/null | tail -n 1)" \
+            || line=""
+        bar=""
+        if [ -n "$line" ]; then
+            n="${line#epoch }"; n="${n%%/*}"; m="${line#epoch */}"; m="${m%%:*}"
+            bar="$(printf '%*s' "$((20 * n / m))" '' | tr ' ' '#')$(printf '%*s' "$((20 - 20 * n / m))" '' | tr ' ' '.')"
+            bar="[$bar] epoch $n/$m, validation loss ${line##* }, "
+        fi
+        printf '\r\033[K   %s%d s' "$bar" "$((SECONDS - start))" >&3
+        sleep 2
+    done
+}
+
+# with_status LOG CMD...: CMD in the foreground (its own redirections apply to it only); on a terminal, meanwhile,
+# the status line of LOG, cleared when CMD ends. Returns CMD's exit status.
+with_status() {
+    local log="$1" watcher="" rc=0
+    shift
+    if [ -t 3 ]; then
+        status_line "$log" 3>&3 > /dev/null 2>&1 &
+        watcher=$!
+    fi
+    "$@" || rc=$?
+    if [ -n "$watcher" ]; then
+        kill "$watcher" 2>/dev/null || true
+        wait "$watcher" 2>/dev/null || true
+        printf '\r\033[K' >&3
+    fi
+    return "$rc"
+}
 # done_stage NAME: one line with the stage's wall time
 done_stage() {
     echo "   ($1: $((SECONDS - stage_start)) s)"
@@ -38,7 +75,8 @@ done_stage "dataset"
 
 echo "== 2/6 features + effect normalization of train and val -> $FEATURES"
 mkdir -p "$(dirname "$FEATURES")"
-AUTOMIX_DATA_DIR="$DEMO_DIR/wet" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" AUTOMIX_FEATURES="$FEATURES" \
+with_status "$TRAINING/features/normalization.log" \
+    env AUTOMIX_DATA_DIR="$DEMO_DIR/wet" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" AUTOMIX_FEATURES="$FEATURES" \
     bash "$REPO_ROOT/scripts/data_normalization.sh" > "$TRAINING/features/normalization.log" 2>&1 \
     || { tail -n 20 "$TRAINING/features/normalization.log" >&2; exit 1; }
 echo "   log: $TRAINING/features/normalization.log"
@@ -80,7 +118,8 @@ EOF
     local resume=0
     if [ "$state" = "resume" ]; then resume=1; echo "   resuming the interrupted run"; fi
     mkdir -p "$TRAINING/logs"
-    AUTOMIX_RESUME="$resume" AUTOMIX_DATA_DIR="$DEMO_DIR/wet" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" \
+    with_status "$TRAINING/logs/$name.log" \
+        env AUTOMIX_RESUME="$resume" AUTOMIX_DATA_DIR="$DEMO_DIR/wet" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" \
         AUTOMIX_RESULTS="$TRAINING" bash "$REPO_ROOT/scripts/$script" -- "${args[@]}" > /dev/null 2>&1 \
         || { tail -n 20 "$TRAINING/logs/$name.log" >&2; exit 1; }
     { grep -E "epoch [0-9]+/[0-9]+:|done:" "$TRAINING/logs/$name.log" || true; } | tail -n 1 | sed 's/^.*INFO [a-z._]*: /   /'
@@ -92,7 +131,8 @@ train "4/6" train_wun.sh wun_demo_La
 
 mkdir -p "$TRAINING/logs"
 echo "== 5/6 evaluation against the normalized-sum baseline (wet, and dry with pre-reverb) -> $TRAINING/evaluation"
-AUTOMIX_DATA_DIR="$DEMO_DIR/wet" AUTOMIX_DRY_DIR="$DEMO_DIR/dry" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" \
+with_status "$TRAINING/logs/evaluation.log" \
+    env AUTOMIX_DATA_DIR="$DEMO_DIR/wet" AUTOMIX_DRY_DIR="$DEMO_DIR/dry" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" \
     AUTOMIX_PRE_IR_DIR="$DEMO_DIR/irs/pre_reverb" AUTOMIX_FEATURES="$FEATURES" \
     AUTOMIX_SYSTEMS="ours_demo_La=$TRAINING/results/ours_demo_La wun_demo_La=$TRAINING/results/wun_demo_La" \
     AUTOMIX_EVAL_ARGS="--quiet" bash "$REPO_ROOT/scripts/evaluate.sh" "$TRAINING/evaluation" \
