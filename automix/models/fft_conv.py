@@ -219,17 +219,14 @@ class CachedFFTDepthwiseCorrelation:
         channels, _, kernel = weight.shape
         if fft_size <= kernel:
             raise ValueError(f"fft_size {fft_size} must exceed the kernel length {kernel}")
-        self.kernel, self.fft_size, self.hop = kernel, fft_size, fft_size - kernel + 1
+        self.kernel, self.fft_size = kernel, fft_size
         with torch.autocast(device_type=weight.device.type, enabled=False):
             # conv with the flipped kernel = correlation; (C, 1, F) broadcasts over the blocks
             self.spectrum = torch.fft.rfft(_float32(weight.detach()).flip(-1), n=fft_size)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        channels, n_in = x.shape
-        n_out = n_in - self.kernel + 1
-        n_blocks = -(-n_out // self.hop)
         with torch.autocast(device_type=x.device.type, enabled=False):
-            x = F.pad(_float32(x), (0, (n_blocks - 1) * self.hop + self.fft_size - n_in))
-            spec = torch.fft.rfft(x.unfold(-1, self.fft_size, self.hop), dim=-1).mul_(self.spectrum)  # (C, nb, F)
+            blocks, n_out, _ = _overlap_save_blocks(_float32(x), self.kernel, 0, 0, self.fft_size)  # (C, nb, N)
+            spec = torch.fft.rfft(blocks, dim=-1).mul_(self.spectrum)
             out = torch.fft.irfft(spec, n=self.fft_size, dim=-1)[..., self.kernel - 1:]  # (C, nb, hop)
-        return out.reshape(channels, n_blocks * self.hop)[:, :n_out]
+        return out.reshape(x.shape[0], -1)[:, :n_out]
