@@ -57,6 +57,29 @@ class MixResult:
     report: dict
 
 
+@dataclass
+class NormalizedSong:
+    """One song's effect-normalized stems (:meth:`Mixer.normalize`), ready for :meth:`Mixer.mix_normalized`.
+
+    Attributes:
+        name: song name (it seeded the normalization's draws).
+        x: float32 ``(8, n)`` normalized stems in ``stem_order`` (stem-major, L/R), zeros where a stem is missing.
+        stem_order: the stems of ``x``'s row pairs.
+        prepared, normalized, layout, times: what the report is made of (inputs, per-stem reports, lengths and
+            rates, seconds of reading and normalizing).
+        settings: :meth:`Mixer.normalization_settings` of the mixer that normalized it.
+    """
+
+    name: str
+    x: np.ndarray
+    stem_order: list
+    prepared: dict
+    normalized: dict
+    layout: dict
+    times: dict
+    settings: tuple
+
+
 def _auto_workers() -> int:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(len(STEMS), cores))
@@ -266,7 +289,7 @@ class Mixer:
 
     def mix(self, stems: dict, sample_rate=None, *, name: str = "song", progress: bool = False,
             pool=None) -> MixResult:
-        """Mix one song.
+        """Mix one song: :meth:`normalize`, then :meth:`mix_normalized`.
 
         Args:
             stems: ``{stem: audio}`` for any subset of vocals, bass, drums, other; audio is an array
@@ -285,6 +308,24 @@ class Mixer:
 
         Raises:
             automix.audio.AudioError / ValueError: a bad input, naming the file or stem and the fix.
+        """
+        return self.mix_normalized(self.normalize(stems, sample_rate, name=name, pool=pool), progress=progress)
+
+    def normalization_settings(self) -> tuple:
+        """What the effect normalization depends on besides the stems and the song name (mode, seed, warm-up,
+        features, IRs): mixers with equal settings give identical :class:`NormalizedSong` results."""
+        def irs(value):
+            return None if not value else tuple(str(getattr(ir, "path", id(ir))) for ir in value)
+
+        source = self.features_info.get("source")
+        features = source if source not in (None, "in memory") else id(self.features)
+        return self.mode, self.seed, self.release_warmup, features, irs(self.irs), irs(self.pre_irs)
+
+    def normalize(self, stems: dict, sample_rate=None, *, name: str = "song", pool=None) -> "NormalizedSong":
+        """Read and effect-normalize one song's stems (the first half of :meth:`mix`; arguments as there).
+
+        The result can be mixed by this mixer and by any other whose :meth:`normalization_settings` are equal
+        (evaluation normalizes each song once for all the systems it compares).
         """
         start = time.perf_counter()
         try:
@@ -307,14 +348,41 @@ class Mixer:
         finally:
             if executor is not self._executor:
                 executor.shutdown()  # free the workers' memory before the mixing
+        return NormalizedSong(name, x, self.stem_order, prepared, normalized, layout, times,
+                              self.normalization_settings())
+
+    def mix_normalized(self, song: "NormalizedSong", progress: bool = False) -> MixResult:
+        """Mix a song from :meth:`normalize` (of this mixer or of one with equal normalization settings).
+
+        The report's seconds and real-time factor count the song's reading and normalization as well: what
+        :meth:`mix` alone would take.
+
+        Raises:
+            ValueError: ``song`` was normalized with other settings (mode, seed, features, IRs).
+        """
+        if song.settings != self.normalization_settings():
+            raise ValueError(f"{song.name}: normalized with other settings {song.settings} than this mixer's "
+                             f"{self.normalization_settings()}; normalize the stems with this mixer")
+        layout = {**song.layout, "n_mix": self._n_mix(song.layout["n44"] + song.layout["prefix"])}
         mark = time.perf_counter()
-        audio = self._finish(self._mix_array(x, progress), layout)
-        times["mix"] = time.perf_counter() - mark
-        times["total"] = time.perf_counter() - start
-        report = self._report(name, prepared, normalized, layout, times)
-        logger.info("%s: %.1f s of audio mixed in %.1f s (%.1fx real time)", name, layout["seconds"], times["total"],
-                    report["real_time_factor"] or 0.0)
+        audio = self._finish(self._mix_array(self._network_input(song, layout["n_mix"]), progress), layout)
+        times = {**song.times, "mix": time.perf_counter() - mark}
+        times["total"] = times["read"] + times["normalize"] + times["mix"]
+        report = self._report(song.name, song.prepared, song.normalized, layout, times)
+        logger.info("%s: %.1f s of audio mixed in %.1f s (%.1fx real time)", song.name, layout["seconds"],
+                    times["total"], report["real_time_factor"] or 0.0)
         return MixResult(audio=audio, sample_rate=layout["sample_rate"], report=report)
+
+    def _network_input(self, song: "NormalizedSong", n_mix: int) -> np.ndarray:
+        """``song.x`` in this mixer's stem order and length (the array itself when both already fit)."""
+        if song.stem_order == self.stem_order and song.x.shape[1] == n_mix:
+            return song.x
+        x = np.zeros((2 * len(self.stem_order), n_mix), dtype=np.float32)
+        n = min(n_mix, song.x.shape[1])
+        for row, stem in enumerate(self.stem_order):
+            source = 2 * song.stem_order.index(stem)
+            x[2 * row:2 * row + 2, :n] = song.x[source:source + 2, :n]
+        return x
 
     def _pool_size(self, stems: dict, sample_rate) -> int:
         """Worker processes for one song (see :func:`_pool_size`)."""
@@ -337,14 +405,17 @@ class Mixer:
         out_rate = max(s["sample_rate"] for s in sources)
         n44 = max(1, max(p.audio.shape[0] for p in prepared.values()))
         prefix = WARMUP_SECONDS * SAMPLE_RATE if self.release_warmup else 0
-        n_mix = n44 + prefix
-        if self.release_warmup and self.model is not None:  # the release pads to (1 + n // K) K, always >= 1 sample
-            kernel = int(self.config.get("KERNEL_SIZE_ENCODER", 64))
-            n_mix = (1 + n_mix // kernel) * kernel
-        return {"n44": n44, "prefix": prefix, "n_mix": n_mix, "sample_rate": out_rate,
+        return {"n44": n44, "prefix": prefix, "n_mix": self._n_mix(n44 + prefix), "sample_rate": out_rate,
                 "samples": max(1, max(round(s["samples"] * out_rate / s["sample_rate"]) for s in sources)),
                 "seconds": max(p.seconds for p in prepared.values()), "rates": sorted({s["sample_rate"] for s in
                                                                                          sources})}
+
+    def _n_mix(self, n_samples: int) -> int:
+        """Network input length for ``n_samples`` (warm-up prefix included)."""
+        if self.release_warmup and self.model is not None:  # the release pads to (1 + n // K) K, always >= 1 sample
+            kernel = int(self.config.get("KERNEL_SIZE_ENCODER", 64))
+            return (1 + n_samples // kernel) * kernel
+        return n_samples
 
     def _normalize(self, executor, prepared: dict, layout: dict, song: str) -> tuple[np.ndarray, dict]:
         """Normalize every given stem (reverb stems first: the longest tasks) into the network's input array.
@@ -450,4 +521,4 @@ class Mixer:
             "real_time_factor": layout["seconds"] / total if total > 0 else None})
 
 
-__all__ = ["MixResult", "Mixer", "pick_checkpoint", "read_config"]
+__all__ = ["MixResult", "Mixer", "NormalizedSong", "pick_checkpoint", "read_config"]

@@ -75,6 +75,23 @@ def test_baseline_row_equals_the_metrics_of_the_summed_normalized_stems(evaluati
         assert rows[metric] == pytest.approx(value, rel=1e-4, abs=1e-6), metric
 
 
+def test_a_system_row_equals_its_mix_made_and_measured_alone(evaluation):
+    # the evaluation normalizes each song once for all systems and analyses the reference once: a mix made by the
+    # system's own Mixer and measured without any cache must give the same numbers
+    from automix.mixer import Mixer
+
+    root, _, _ = evaluation
+    song = root / "test" / "song_b"
+    mixer = Mixer.from_results(root / "results" / "tiny", features=features_file(root), workers=1)
+    mix = mixer.mix({stem: str(song / f"{stem}.wav") for stem in STEMS}, name="song_b").audio
+    alone, _ = song_metrics(audio.read(song / "mixture.wav"), mix)
+    rows = {r.metric: r.value for r in read_metrics_csv(root / "out" / "metrics.csv")
+            if r.song == "song_b" and r.system == "tiny"}
+    assert set(rows) == set(alone)
+    for metric, value in alone.items():
+        assert rows[metric] == pytest.approx(value, rel=1e-9, abs=1e-12), metric
+
+
 def test_rerun_skips_songs_already_evaluated(evaluation, capsys):
     root, args, _ = evaluation
     mix_file = root / "out" / "song_a" / "run_tiny_mixture.wav"

@@ -199,3 +199,15 @@ def test_threads_do_not_change_the_metrics(reference, monkeypatch):
     assert serial.keys() == parallel.keys()
     for key, value in serial.items():
         assert parallel[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
+
+
+def test_a_reference_analysed_once_gives_the_same_metrics_for_every_estimate(reference):
+    estimates = [reference * np.float32(0.7), np.ascontiguousarray(reference[:, ::-1])]
+    analysis = M.Analysis(reference)
+    for estimate in estimates:
+        shared, _ = M.all_metrics(reference, estimate, reference_analysis=analysis)
+        fresh, _ = M.all_metrics(reference, estimate)
+        assert shared == fresh
+    assert {key[0] for key in analysis.series} == {"lufs", "peak", "spectral", "panning", "dynamics"}
+    with pytest.raises(ValueError, match="Analysis of the reference"):
+        M.all_metrics(reference, estimates[0], reference_analysis=M.Analysis(reference.copy()))

@@ -42,6 +42,29 @@ def test_network_mix_equals_normalize_then_mix():
         assert np.isfinite(entry["gain_db"]) and entry["compression"] is not None
 
 
+def test_a_song_normalized_once_is_mixed_by_every_mixer_with_the_same_settings():
+    stems, feats = _song(), features()  # one features dict: in-memory features are told apart by identity
+    network = Mixer(TINY_CONFIG, tiny_state_dict(), feats, workers=1)
+    baseline = Mixer.baseline(feats, workers=1)
+    song = baseline.normalize(stems, SR, name="song")
+    assert song.settings == network.normalization_settings()
+    shared = network.mix_normalized(song)
+    alone = network.mix(stems, SR, name="song")
+    np.testing.assert_array_equal(shared.audio, alone.audio)
+    np.testing.assert_array_equal(baseline.mix_normalized(song).audio, baseline.mix(stems, SR, name="song").audio)
+    def summary(report):  # what normalization did, without its timings
+        return {stem: {k: v for k, v in entry.items() if k not in ("normalization_seconds", "normalization")}
+                for stem, entry in report["stems"].items()}
+    assert summary(shared.report) == summary(alone.report)
+    assert shared.report["seconds"]["normalize"] == song.times["normalize"]
+    reordered = dict(TINY_CONFIG, INPUTS=[f"{s}_normalized" for s in ("drums", "bass", "other", "vocals")])
+    np.testing.assert_array_equal(Mixer(reordered, tiny_state_dict(), feats, workers=1).mix_normalized(song).audio,
+                                  Mixer(reordered, tiny_state_dict(), feats, workers=1).mix(stems, SR,
+                                                                                               name="song").audio)
+    with pytest.raises(ValueError, match="other settings"):
+        Mixer.baseline(feats, workers=1, seed=1).mix_normalized(song)
+
+
 def test_baseline_is_the_sum_of_the_normalized_stems_and_missing_stems_are_silence():
     stems = _song(stems=("vocals", "drums"))
     result = Mixer.baseline(features(), workers=1).mix(stems, SR)

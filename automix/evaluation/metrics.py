@@ -131,7 +131,9 @@ _BLOCK_FRAMES = 64  # STFT frames per block of the families (4096-point: 2 MiB o
 
 class Analysis:
     """A signal with what several families share, computed once (lazily) instead of once per family: its -1 dBFS
-    peak-normalization gain, the normalized copy (float64 and float32) and that copy's 4096/1024 magnitude STFT.
+    peak-normalization gain, the normalized copy (float64 and float32) and that copy's 4096/1024 magnitude STFT;
+    and each family's per-frame series of the signal (:meth:`memo`), so that one ``Analysis`` of a reference
+    serves the comparisons with every system's mix.
 
     The STFT is computed block by block straight into a frame-major ``(channels, frames, bins)`` array (``|X|`` of
     a few frames at a time stays in cache; the bins, which every descriptor reduces over, are contiguous);
@@ -141,6 +143,14 @@ class Analysis:
     def __init__(self, x: np.ndarray):
         self.raw = x
         self._gain = self._normalized = self._normalized32 = self._frames = None
+        self.series = {}  # per-family results of this signal alone (see memo): a reference's are reused
+
+    def memo(self, key, compute):
+        """``compute()`` once per ``key`` for this signal (a reference compared with several mixes is analysed
+        once)."""
+        if key not in self.series:
+            self.series[key] = compute()
+        return self.series[key]
 
     @property
     def gain(self) -> float:
@@ -201,10 +211,12 @@ def _analyses(reference, estimate) -> tuple[Analysis, Analysis]:
 # --------------------------------------------------------------------------------------------------- loudness
 
 def loudness_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
-    """``d_lufs``/``d_peak`` (release MAPE) and ``lufs_abs_lu``/``peak_abs_db`` of the raw signals."""
-    reference, estimate = _check_pair(reference, estimate)
-    lufs = _map(lambda s: integrated_loudness(np.asarray(s, np.float32), sample_rate), (reference, estimate))
-    peaks = [peak_db(s) for s in (reference, estimate)]
+    """``d_lufs``/``d_peak`` (release MAPE) and ``lufs_abs_lu``/``peak_abs_db`` of the raw signals (arrays, or
+    :class:`Analysis` objects)."""
+    pair = _analyses(reference, estimate)
+    lufs = _map(lambda a: a.memo(("lufs", sample_rate), lambda: integrated_loudness(np.asarray(a.raw, np.float32), sample_rate)),
+                pair)
+    peaks = [a.memo(("peak",), lambda: peak_db(a.raw)) for a in pair]
     if not all(np.isfinite(lufs + peaks)):
         raise MetricsError("loudness is undefined (silent signal or shorter than one 400-ms block)")
     return {"d_lufs": mape([lufs[0]], [lufs[1]]), "d_peak": mape([peaks[0]], [peaks[1]]),
@@ -331,7 +343,8 @@ _SPECTRAL_UNITS = {"centroid": "hz", "bandwidth": "hz", "contrast_l": "db", "con
 
 def spectral_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = SAMPLE_RATE) -> dict:
     """``<feature>_mean`` (release MAPE), ``<feature>_abs_<unit>`` and ``spectral_mape_mean``."""
-    ref, est = _map(lambda a: spectral_series(a, sample_rate), _analyses(reference, estimate))
+    ref, est = _map(lambda a: a.memo(("spectral", sample_rate), lambda: spectral_series(a, sample_rate)),
+                    _analyses(reference, estimate))
     result = {}
     for name, unit in _SPECTRAL_UNITS.items():
         result[f"{name}_mean"], result[f"{name}_abs_{unit}"] = _compare(ref[name], est[name])
@@ -371,7 +384,8 @@ def panning_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: in
 
     Frames whose total-band panning RMS is 0 in the reference (a mono or silent frame) are removed from both.
     """
-    ref, est = _map(lambda a: panning_band_rms(a.normalized32, sample_rate), _analyses(reference, estimate))
+    ref, est = _map(lambda a: a.memo(("panning", sample_rate), lambda: panning_band_rms(a.normalized32, sample_rate)),
+                    _analyses(reference, estimate))
     keep = ref[0] != 0
     ref, est = ref[:, keep], est[:, keep]
     if ref.shape[1] < SMOOTHING_FRAMES:
@@ -452,7 +466,8 @@ def dynamics_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: i
     """``rms_mean``, ``dyn_mean``, ``crest_mean``, ``l_ratio_mean_mape`` (release MAPE; r and spread projected to
     ``1 - value`` first, as the release), ``l_ratio_mean_l2`` (MSE), ``dynamics_mape_mean``, and the absolute
     differences ``rms_abs_db``, ``dyn_abs_db``, ``crest_abs``, ``l_ratio_abs``."""
-    ref, est = _map(lambda a: dynamics_series(a, sample_rate), _analyses(reference, estimate))
+    ref, est = _map(lambda a: a.memo(("dynamics", sample_rate), lambda: dynamics_series(a, sample_rate)),
+                    _analyses(reference, estimate))
     result = {}
     result["rms_mean"], _ = _compare(1.0 - ref["rms_db"], 1.0 - est["rms_db"])
     result["dyn_mean"], _ = _compare(1.0 - ref["spread_db"], 1.0 - est["spread_db"])
@@ -566,20 +581,27 @@ FAMILIES = {"loudness": loudness_metrics, "spectral": spectral_metrics, "panning
             "dynamics": dynamics_metrics}
 
 
-def all_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = SAMPLE_RATE) -> tuple[dict, list]:
+def all_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: int = SAMPLE_RATE,
+                reference_analysis: Analysis | None = None) -> tuple[dict, list]:
     """Every metric of every family; returns ``(metrics, notes)``.
 
     A family that cannot be computed (silent reference, fewer frames than the smoothing window, a mono reference
     for panning) is left out with a note saying why, instead of NaN or a crash.
+
+    Args:
+        reference_analysis: an :class:`Analysis` of this same ``reference`` array, kept by the caller to compare
+            it with several estimates: its per-family series are computed once.
     """
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"metrics are defined at {SAMPLE_RATE} Hz, got {sample_rate} Hz; resample first")
+    if reference_analysis is not None and reference_analysis.raw is not reference:
+        raise ValueError("reference_analysis must be an Analysis of the reference array given")
     metrics, notes = waveform_metrics(reference, estimate), []
-    shared = {"loudness": (reference, estimate)}
-    analyses = (Analysis(reference), Analysis(estimate))  # one normalization and STFT per signal for all families
+    # one normalization, STFT and series per signal for all families
+    analyses = (reference_analysis or Analysis(reference), Analysis(estimate))
     for family, function in FAMILIES.items():
         try:
-            metrics.update(function(*shared.get(family, analyses), sample_rate))
+            metrics.update(function(*analyses, sample_rate))
         except MetricsError as err:
             notes.append(f"{family}: {err}")
     return metrics, notes

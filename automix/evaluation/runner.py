@@ -3,6 +3,10 @@
 Per song and system the mix goes through :class:`automix.mixer.Mixer` (the one path from stems to mix that
 inference uses) and is written to ``<output>/<song>/<prefix>_<system>_mixture.wav``; the song's metrics are written
 last to ``<output>/<song>/metrics.json``, so a rerun skips what is already there (``overwrite`` redoes it).
+
+Per song, the stems are effect-normalized once for all the systems (:meth:`Mixer.normalize
+<automix.mixer.Mixer.normalize>`: they share the mode, seed, features and IRs, so their normalizations would be
+identical), and the reference is analysed once (its per-family series are reused for every system's metrics).
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ from automix.atomic import atomic_write_text
 from automix.audio import read as read_audio
 from automix.audio import write as write_audio
 from automix.evaluation import report, summary
-from automix.evaluation.metrics import all_metrics
-from automix.evaluation.silence import trim_silence
+from automix.evaluation.metrics import Analysis, all_metrics
+from automix.evaluation.silence import active_bounds
 from automix.conventions import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
@@ -79,15 +83,26 @@ def stereo_losses(reference: np.ndarray, estimate: np.ndarray) -> dict:
     return {"stereo_loss": values["Lb"], "stereo_loss_La": values["La"]}
 
 
-def song_metrics(reference: np.ndarray, estimate: np.ndarray) -> tuple[dict, list]:
-    """Every metric of one mix against its reference (both 44.1 kHz ``(n, 2)``), after silence trimming."""
+def song_metrics(reference: np.ndarray, estimate: np.ndarray, cache: dict | None = None) -> tuple[dict, list]:
+    """Every metric of one mix against its reference (both 44.1 kHz ``(n, 2)``), after silence trimming.
+
+    Args:
+        cache: a dict kept by the caller while it compares several mixes with the same ``reference``: the trimmed
+            reference and its :class:`~automix.evaluation.metrics.Analysis` (per-family series) are made once.
+    """
     notes = []
     n = min(reference.shape[0], estimate.shape[0])
     if abs(reference.shape[0] - estimate.shape[0]) > SAMPLE_RATE // 10:
         notes.append(f"mix ({estimate.shape[0]} samples) and reference ({reference.shape[0]}) differ in length; "
                      f"compared over the first {n}")
-    reference, estimate = trim_silence(reference[:n], estimate[:n], SAMPLE_RATE)
-    values, family_notes = all_metrics(reference, estimate)
+    cache = {} if cache is None else cache
+    if n not in cache:
+        start, stop = active_bounds(reference[:n], SAMPLE_RATE)
+        trimmed = reference[start:stop]
+        cache[n] = (start, stop, trimmed, Analysis(trimmed))
+    start, stop, reference, analysis = cache[n]
+    estimate = estimate[start:stop]  # the reference's active bounds (trim_silence), so the two stay aligned
+    values, family_notes = all_metrics(reference, estimate, reference_analysis=analysis)
     values.update(stereo_losses(reference, estimate))
     return values, notes + family_notes
 
@@ -109,18 +124,22 @@ def _load_done(song_dir: Path, systems: list[str]) -> dict | None:
 
 
 def evaluate_song(song, mixers: dict, output: Path, prefix: str, reference_path: Path) -> dict:
-    """Mix one song with every system, write the mixes, plots and excerpts; returns the song's metrics record."""
+    """Mix one song with every system (the stems normalized once), write the mixes, plots and excerpts; returns the
+    song's metrics record."""
     song_dir = output / song.name
     song_dir.mkdir(parents=True, exist_ok=True)
     reference = read_audio(reference_path)
     stems = {stem: str(path) for stem, path in song.stems.items()}
     record = {"systems": {}, "notes": [], "mix_reports": {}}
-    mixes = {}
+    mixes, normalized, reference_cache = {}, None, {}
     for name, mixer in mixers.items():
-        result = mixer.mix(stems, name=song.name)
+        # the systems built from one set of mixer arguments normalize identically: normalize the song once
+        if normalized is None or normalized.settings != mixer.normalization_settings():
+            normalized = mixer.normalize(stems, name=song.name)
+        result = mixer.mix_normalized(normalized)
         write_audio(song_dir / f"{prefix}_{name}_mixture.wav", result.audio, result.sample_rate, "PCM_16")
         mixes[name] = _to_44k(result)
-        values, notes = song_metrics(reference, mixes[name])
+        values, notes = song_metrics(reference, mixes[name], reference_cache)
         record["systems"][name] = values
         record["notes"] += [f"{name}: {note}" for note in notes]
         record["mix_reports"][name] = {"real_time_factor": result.report.get("real_time_factor"),
