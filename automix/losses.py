@@ -347,8 +347,9 @@ class StereoLoss(nn.Module):
 
         The pre-filters and the STFT, shared by both losses, run once; the filters as :func:`correlate_polyphase`
         (BLAS) instead of the one-channel ``conv1d``; the STFT ``block_frames`` frames at a time, each block reduced
-        at once to the sums of ``(Y - X)²``, ``Y²`` and ``|log(X + 1e-30) - log(Y + 1e-30)|`` per mid/side signal,
-        so no spectrogram of the whole song is made (a 3-min song's is ~0.5 GB, whose page faults cost more than the
+        at once to the sums of ``(Y - X)²``, ``Y²`` and ``|log(X + 1e-30) - log(Y + 1e-30)|`` per mid/side signal
+        in one pass (:func:`automix.evaluation.kernels.magnitude_distance_sums`, a numba kernel on the CPU copy of
+        the block's spectrum), so no spectrogram of the whole song is made (a 3-min song's is ~0.5 GB, whose page faults cost more than the
         FFTs). The blocks are spread over ``torch.get_num_threads()`` Python threads running single-threaded ops:
         intra-op threads meet at a barrier after every op, which on a busy machine costs ~8 ms per op.
 
@@ -363,8 +364,11 @@ class StereoLoss(nn.Module):
         if n_frames <= 2 * self.guard_frames:
             raise ValueError(f"{n_samples} samples give {n_frames} STFT frames (n_fft {self.n_fft}, hop "
                              f"{self.hop_length}): need more than 2 * guard_frames = {2 * self.guard_frames}")
+        from automix.evaluation.kernels import magnitude_distance_sums  # lazy: numba
+
         batch = output[..., 0, 0].numel()
         window = self.window.float()
+        eps = np.float32(_LOG_EPS)
 
         def filtered(signal: torch.Tensor) -> torch.Tensor:
             for fir in self.filters:
@@ -377,15 +381,10 @@ class StereoLoss(nn.Module):
             hi = lo + (size - 1) * self.hop_length + self.n_fft
             pair = torch.stack([signal[lo:hi] for signal in signals]).view(2, batch, 2, hi - lo)
             mid_side = torch.stack([pair[:, :, 0] + pair[:, :, 1], pair[:, :, 0] - pair[:, :, 1]])
-            mags = torch.stft(mid_side.view(-1, hi - lo), self.n_fft, self.hop_length, window=window, center=False,
-                              return_complex=True).abs()
-            mags = mags.view(2, 2, batch, *mags.shape[-2:])
-            x_mag, y_mag = mags[:, 0], mags[:, 1]  # (2 [S, D], batch, bins, frames)
-            log_l1 = torch.log(x_mag + _LOG_EPS).sub_(torch.log(y_mag + _LOG_EPS)).abs_()
-            dims = (1, 2, 3)
-            return torch.stack([(y_mag - x_mag).square_().sum(dim=dims, dtype=torch.float64),
-                                y_mag.square().sum(dim=dims, dtype=torch.float64),
-                                log_l1.sum(dim=dims, dtype=torch.float64)], dim=1)
+            spectra = torch.stft(mid_side.view(-1, hi - lo), self.n_fft, self.hop_length, window=window,
+                                 center=False, return_complex=True).cpu().numpy().reshape(2, 2, -1)
+            # (2 [S, D], 2 [output, target], batch * bins * frames): per S/D the three sums in one pass
+            return torch.tensor([magnitude_distance_sums(x, y, eps) for x, y in spectra], dtype=torch.float64)
 
         with torch.autocast(device_type=output.device.type, enabled=False):
             # one-channel signals in the order (output/target, batch, L/R)

@@ -401,27 +401,21 @@ def panning_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: in
 
 # --------------------------------------------------------------------------------------------------- dynamics
 
-def _hop_statistics(channel: np.ndarray, gain: float, count: int, hop: int = SPECTRAL_HOP,
-                    chunk_hops: int = 64) -> np.ndarray:
+def _hop_statistics(channel: np.ndarray, gain: float, count: int, hop: int = SPECTRAL_HOP) -> np.ndarray:
     """Per hop of the normalized channel ``float64(channel) · gain``: ``sum x²``, ``sum 20 log10 max(|x|, 1e-10)``
-    and ``max |x|``, ``(3, hops)`` for the hops of ``count`` non-centred frames; in cache-sized chunks."""
-    n_hops = count - 1 + SPECTRAL_FFT // hop
-    out = np.empty((3, n_hops))
-    for lo in range(0, n_hops, chunk_hops):
-        hi = min(lo + chunk_hops, n_hops)
-        x = np.asarray(channel[lo * hop:hi * hop], np.float64) * gain
-        out[0, lo:hi] = np.square(x).reshape(-1, hop).sum(axis=1)
-        magnitude = np.abs(x, out=x)
-        out[2, lo:hi] = magnitude.reshape(-1, hop).max(axis=1)
-        levels = 20.0 * np.log10(np.maximum(magnitude, _TINY, out=magnitude), out=magnitude)
-        out[1, lo:hi] = levels.reshape(-1, hop).sum(axis=1)
+    and ``max |x|``, ``(3, hops)`` for the hops of ``count`` non-centred frames
+    (:func:`~automix.evaluation.kernels.hop_statistics`, one pass)."""
+    from automix.evaluation.kernels import hop_statistics  # lazy: numba
+
+    out = np.empty((3, count - 1 + SPECTRAL_FFT // hop))
+    hop_statistics(channel, float(gain), hop, out)
     return out
 
 
 def _low_passed(signal: Analysis, sample_rate: int) -> np.ndarray:
     """The normalized signal through a zero-phase 4th-order Butterworth low-pass at 1 kHz, float32 ``(n, 2)``:
     ``scipy.signal.sosfiltfilt`` (odd padding) computed by a numba kernel in the same float64 arithmetic."""
-    from automix.evaluation.kernels import scaled_sosfiltfilt  # lazy: numba
+    from automix.evaluation.kernels import scaled_sosfiltfilt, scaled_sosfiltfilt_stereo_two_sections  # lazy: numba
 
     sos = scipy.signal.butter(4, LOW_FREQUENCY_CUTOFF_HZ, btype="low", fs=sample_rate, output="sos")
     n_taps = 2 * len(sos) + 1 - min(int((sos[:, 2] == 0).sum()), int((sos[:, 5] == 0).sum()))
@@ -429,7 +423,9 @@ def _low_passed(signal: Analysis, sample_rate: int) -> np.ndarray:
     if raw.dtype not in (np.float32, np.float64):
         raw = raw.astype(np.float64)
     out = np.empty(raw.shape, dtype=np.float32)
-    scaled_sosfiltfilt(raw, signal.gain, sos, scipy.signal.sosfilt_zi(sos), 3 * n_taps, out)
+    fast = raw.shape[1] == 2 and sos.shape[0] == 2
+    (scaled_sosfiltfilt_stereo_two_sections if fast else scaled_sosfiltfilt)(
+        raw, signal.gain, sos, scipy.signal.sosfilt_zi(sos), 3 * n_taps, out)
     return out
 
 
@@ -441,6 +437,8 @@ def dynamics_series(signal: Analysis, sample_rate: int = SAMPLE_RATE) -> dict:
     ``20 log10 max|x| / r`` (a ratio of dB values, as the release); low-frequency ratio
     ``sum_k |X_low(k)| / (|X(k)| + 1e-5)`` with a zero-phase 4th-order Butterworth low-pass at 1 kHz.
     """
+    from automix.evaluation.kernels import magnitude_ratio_sums  # lazy: numba
+
     frames = signal.frames  # (2, frames, bins); raises for a signal shorter than one frame
     count, per_frame_hops = frames.shape[1], SPECTRAL_FFT // SPECTRAL_HOP
     raw = np.asarray(signal.raw)
@@ -455,9 +453,7 @@ def dynamics_series(signal: Analysis, sample_rate: int = SAMPLE_RATE) -> dict:
         crest.append(20.0 * np.log10(np.maximum(frame_peak, _TINY)) / np.minimum(r, -1e-6))
     ratio = np.empty((frames.shape[0], count))
     for first, spectrum in stft_blocks(_low_passed(signal, sample_rate), SPECTRAL_FFT, SPECTRAL_HOP, _BLOCK_FRAMES):
-        low = np.abs(spectrum.transpose(1, 0, 2))  # (2, block, bins)
-        stop = first + low.shape[1]
-        ratio[:, first:stop] = (low / (frames[:, first:stop] + np.float32(1e-5))).sum(axis=-1, dtype=np.float64)
+        magnitude_ratio_sums(spectrum, frames, first, np.float32(1e-5), ratio)
     return {"rms_db": np.array(rms), "spread_db": np.array(spread), "crest": np.array(crest),
             "l_ratio": ratio.mean(axis=0)[None, :]}
 
@@ -496,7 +492,7 @@ def _stft_distance_tasks(x_padded: np.ndarray, y_padded: np.ndarray, pad: int, n
     reflect-padded by ``pad >= n_fft // 2``. Each task, called, returns the sums over its frames of ``(Y - X)²``,
     ``Y²`` and ``|log X - log Y|``: frames go in blocks of ~``block_bytes`` of windowed samples per signal (in cache
     through FFT and reduction), each block reduced by :func:`~automix.evaluation.kernels.stft_distance_sums` in one
-    pass plus one vectorized ``log``.
+    pass (one logarithm per 8 bins).
     """
     import scipy.fft
 
@@ -516,16 +512,13 @@ def _stft_distance_tasks(x_padded: np.ndarray, y_padded: np.ndarray, pad: int, n
         # buffers reused by every block: a fresh ~0.5 MB array per block costs page faults (glibc trims freed
         # memory); zero outside the window's win_length samples once, only those are written per block
         windowed = np.zeros((2, n_signals, block_frames, n_fft), dtype=np.float32)
-        ratio = np.empty(n_signals * block_frames * (n_fft // 2 + 1), dtype=np.float32)
         sums = np.zeros(3)
         for first in firsts:
             size = min(block_frames, n_frames_total - first)
             for f, w in zip(frames, windowed):
                 np.multiply(f[:, first:first + size, lo:hi], window[lo:hi], out=w[:, :size, lo:hi])
             x_spec, y_spec = (scipy.fft.rfft(w[:, :size], axis=-1).reshape(-1) for w in windowed)
-            part = ratio[:x_spec.shape[0]]
-            squared_error, energy = stft_distance_sums(x_spec, y_spec, eps32, part)
-            sums += (squared_error, energy, 0.5 * np.log(part, out=part).sum(dtype=np.float64))
+            sums += stft_distance_sums(x_spec, y_spec, eps32)
         return sums
 
     tasks = [functools.partial(blocks, firsts)
