@@ -309,3 +309,50 @@ def magnitude_distance_sums(x_spectrum, y_spectrum, eps):  # pragma: no cover - 
                 my = np.sqrt(y_spectrum[i].real ** 2 + y_spectrum[i].imag ** 2) + eps
                 log_sum += abs(np.log(np.float64(mx)) - np.log(np.float64(my)))
     return squared_error, energy, log_sum
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FAST)
+def spectral_moments(magnitude, frequencies, moments, mean_power, mean_log_power):  # pragma: no cover - jit
+    """Per row of ``magnitude`` (a frame's bins): ``sum |X|·[1, f, f²]`` (centroid, bandwidth), and the mean and
+    mean logarithm of the power ``P = max(|X|², 1e-10)`` (flatness), float64 sums, in one pass.
+
+    ``|X|²`` and its floor are float32 (as librosa's ``S**2``); the logarithm is taken once per 16 bins, of the
+    float64 product of their powers (within ``[1e-160, 1e96]`` for ``|X| <= 1e3``; a group outside float64's range
+    is taken bin by bin).
+
+    Args:
+        magnitude: float32 ``(rows, bins)``.
+        frequencies: float32 ``(bins,)`` Hz.
+        moments: float64 ``(rows, 3)``, written.
+        mean_power, mean_log_power: float64 ``(rows,)``, written.
+    """
+    n_rows, n_bins = magnitude.shape
+    floor = np.float32(1e-10)
+    for r in range(n_rows):
+        total = 0.0
+        first_moment = 0.0
+        second_moment = 0.0
+        power_sum = 0.0
+        log_sum = 0.0
+        for first in range(0, n_bins, _LOG_GROUP):
+            stop = min(first + _LOG_GROUP, n_bins)
+            product = 1.0
+            for k in range(first, stop):
+                m = magnitude[r, k]
+                f = np.float64(frequencies[k])
+                total += m
+                first_moment += f * m
+                second_moment += f * f * m
+                power = max(m * m, floor)
+                power_sum += power
+                product *= np.float64(power)
+            if 1e-300 < product < 1e300:
+                log_sum += np.log(product)
+            else:
+                for k in range(first, stop):
+                    log_sum += np.log(np.float64(max(magnitude[r, k] * magnitude[r, k], floor)))
+        moments[r, 0] = total
+        moments[r, 1] = first_moment
+        moments[r, 2] = second_moment
+        mean_power[r] = power_sum / n_bins
+        mean_log_power[r] = log_sum / n_bins

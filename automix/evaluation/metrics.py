@@ -238,33 +238,32 @@ def _frame_blocks(magnitude: np.ndarray):
 
 def _spectral_shape(magnitude: np.ndarray, frequencies: np.ndarray) -> dict:
     """librosa's spectral centroid, bandwidth (p = 2, normalized), roll-off (85 %) and flatness (power 2,
-    amin 1e-10) of ``magnitude (channels, bins, frames)`` float32, by matrix products instead of per-frame
+    amin 1e-10) of ``magnitude (channels, bins, frames)`` float32, from per-frame sums instead of per-frame
     normalized copies (tests check equality with librosa); each ``(channels, frames)``.
 
-    Frames go in blocks, each reduced over its contiguous bins: float64 moments ``sum |X|·[1, f, f²]`` (one
-    product), float32 running sums for the roll-off (:func:`~automix.evaluation.kernels.rolloff_bins`, the
-    additions of ``np.cumsum``), float64 means for the flatness.
+    Frames go in blocks, each reduced over its contiguous bins by two kernels: float64 moments
+    ``sum |X|·[1, f, f²]`` and the flatness' power means in one pass
+    (:func:`~automix.evaluation.kernels.spectral_moments`), float32 running sums for the roll-off
+    (:func:`~automix.evaluation.kernels.rolloff_bins`, the additions of ``np.cumsum``).
     """
-    from automix.evaluation.kernels import rolloff_bins  # lazy: numba
+    from automix.evaluation.kernels import rolloff_bins, spectral_moments  # lazy: numba
 
     n_channels, n_frames_total = magnitude.shape[0], magnitude.shape[2]
-    basis = np.stack([np.ones(frequencies.shape[0]), frequencies.astype(np.float64),
-                      frequencies.astype(np.float64) ** 2], axis=1)  # (bins, 3)
     moments = np.empty((n_channels, n_frames_total, 3))
     rolloff = np.empty((n_channels, n_frames_total), dtype=frequencies.dtype)
     log_power, mean_power = np.empty((2, n_channels, n_frames_total))
     index = np.empty(n_channels * _BLOCK_FRAMES, dtype=np.int64)
-    buffer = np.empty((n_channels, _BLOCK_FRAMES, magnitude.shape[1]), dtype=np.float32)
+    block_moments, part = np.empty((n_channels * _BLOCK_FRAMES, 3)), np.empty((2, n_channels * _BLOCK_FRAMES))
     for first, block in _frame_blocks(magnitude):
         stop = first + block.shape[1]
-        moments[:, first:stop] = block.astype(np.float64) @ basis
-        rows = index[:block[..., 0].size]
-        rolloff_bins(block.reshape(-1, block.shape[-1]), np.float32(0.85), rows)
-        rolloff[:, first:stop] = frequencies[rows.reshape(block.shape[:2])]
-        power = np.maximum(np.square(block, out=buffer[:, :block.shape[1]]), np.float32(1e-10),
-                           out=buffer[:, :block.shape[1]])
-        mean_power[:, first:stop] = power.mean(axis=-1, dtype=np.float64)
-        log_power[:, first:stop] = np.log(power, out=power).mean(axis=-1, dtype=np.float64)
+        rows = block.reshape(-1, block.shape[-1])
+        n = rows.shape[0]
+        spectral_moments(rows, frequencies, block_moments[:n], part[0, :n], part[1, :n])
+        moments[:, first:stop] = block_moments[:n].reshape(*block.shape[:2], 3)
+        mean_power[:, first:stop] = part[0, :n].reshape(block.shape[:2])
+        log_power[:, first:stop] = part[1, :n].reshape(block.shape[:2])
+        rolloff_bins(rows, np.float32(0.85), index[:n])
+        rolloff[:, first:stop] = frequencies[index[:n].reshape(block.shape[:2])]
     total, first_moment, second_moment = moments[..., 0], moments[..., 1], moments[..., 2]
     active = total > np.finfo(np.float32).tiny
     safe = np.where(active, total, 1.0)
