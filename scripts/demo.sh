@@ -4,8 +4,9 @@
 # normalized-sum baseline on the test split (wet, and dry with pre-reverb) -> one test song mixed.
 #   AUTOMIX_DEMO_DIR      demo data folder (default <repo>/demo_data)
 #   AUTOMIX_DEMO_ARGS     extra arguments for the generator, e.g. "--train 2 --seconds 10"
-#   AUTOMIX_DEMO_MINUTES  budget of the three trainings, minutes on 2 idle CPU cores (default 15): the minibatches per
-#                         epoch are the demo configs' times MINUTES/15 (at least 2); 15 = the configs as written
+#   AUTOMIX_DEMO_MINUTES  scales the three trainings (default 9): the minibatches per epoch are the demo configs'
+#                         times MINUTES/15 (at least 2); 15 = the configs as written (~15 min of training on 2 idle
+#                         cores); the default 9 (~11.5 min of training) keeps the whole demo within 15 minutes
 #   AUTOMIX_RESULTS       training folder (default <repo>/training)
 # Set AUTOMIX_USE_CURRENT_ENV=1 to use the current Python environment instead of <repo>/.venv.
 # A rerun resumes: finished stages are skipped, an interrupted training continues from its checkpoint.
@@ -14,7 +15,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/setup_env.sh"
 DEMO_DIR="${AUTOMIX_DEMO_DIR:-$REPO_ROOT/demo_data}"
 TRAINING="${AUTOMIX_RESULTS:-$REPO_ROOT/training}"
 FEATURES="$TRAINING/features/features_demo.npz"
-MINUTES="${AUTOMIX_DEMO_MINUTES:-15}"
+MINUTES="${AUTOMIX_DEMO_MINUTES:-9}"
 export AUTOMIX_PYTHON="$PYTHON"
 START=$SECONDS
 stage_start=$SECONDS
@@ -82,8 +83,8 @@ with_status "$TRAINING/features/normalization.log" \
 echo "   log: $TRAINING/features/normalization.log"
 done_stage "normalization"
 
-# scaled NAME: minibatches per epoch of configs/demo/NAME.py scaled by the budget (the configs as written fit the
-# 15-minute demo on 2 idle cores)
+# scaled NAME: minibatches per epoch of configs/demo/NAME.py scaled by the budget (the configs as written are ~15 min
+# of training on 2 idle cores; the default budget, 9, keeps the whole demo within 15 minutes)
 scaled() {
     "$PYTHON" -c "import sys; from automix.config import load_config
 print(max(2, round(load_config(sys.argv[1])['NUM_MINIBATCHES_PER_EPOCH'] * float(sys.argv[2]) / 15)))" \
