@@ -21,9 +21,10 @@ STAMP_DIR="$("$PYTHON" -c 'import sys; print(sys.prefix)')"
 STAMP="$STAMP_DIR/.automix-install-stamp"
 WANT="$(cat "$REPO_ROOT/requirements.txt" "$REPO_ROOT/requirements-nodeps.txt" "$REPO_ROOT/setup.py" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ] || ! "$PYTHON" -c 'import automix' 2>/dev/null; then
-    echo "[automix] installing requirements into $STAMP_DIR"
-    "$PYTHON" -m pip install -q -r "$REPO_ROOT/requirements.txt" \
-    && "$PYTHON" -m pip install -q --no-deps -r "$REPO_ROOT/requirements-nodeps.txt" \
-    && "$PYTHON" -m pip install -q --no-deps -e "$REPO_ROOT" \
+    echo "[automix] installing requirements into $STAMP_DIR (first use: a few minutes)"
+    # -qq: pip's errors only (its warnings about a machine's own index settings are not ours to show)
+    "$PYTHON" -m pip install -qq -r "$REPO_ROOT/requirements.txt" \
+    && "$PYTHON" -m pip install -qq --no-deps -r "$REPO_ROOT/requirements-nodeps.txt" \
+    && "$PYTHON" -m pip install -qq --no-deps -e "$REPO_ROOT" \
     && echo "$WANT" > "$STAMP" || { echo "[automix] installation failed" >&2; return 1 2>/dev/null || exit 1; }
 fi
