@@ -84,7 +84,8 @@ def main(argv=None):
         print(f"   headline numbers, {args.title} (lower is better):")
     print(table(summary))
     print()
-    print("Each system's errors divided by the normalized-sum baseline's (geometric mean over each family's features; < 1 beats it):")
+    print("Each system's errors divided by the normalized-sum baseline's (geometric mean over each family's features; "
+          "< 1 beats it):")
     print()
     print(family_table(summary))
     return 0

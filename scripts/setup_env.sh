@@ -21,7 +21,7 @@ STAMP_DIR="$("$PYTHON" -c 'import sys; print(sys.prefix)')"
 STAMP="$STAMP_DIR/.automix-install-stamp"
 WANT="$(cat "$REPO_ROOT/requirements.txt" "$REPO_ROOT/requirements-nodeps.txt" "$REPO_ROOT/setup.py" | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$STAMP" 2>/dev/null)" != "$WANT" ] || ! "$PYTHON" -c 'import automix' 2>/dev/null; then
-    echo "[automix] installing requirements into $STAMP_DIR (first use: a few minutes)"
+    echo "[automix] installing requirements into $STAMP_DIR (a few minutes the first time)"
     # -qq: pip's errors only (its warnings about a machine's own index settings are not ours to show)
     "$PYTHON" -m pip install -qq -r "$REPO_ROOT/requirements.txt" \
     && "$PYTHON" -m pip install -qq --no-deps -r "$REPO_ROOT/requirements-nodeps.txt" \
