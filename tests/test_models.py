@@ -213,7 +213,9 @@ def test_cached_fft_depthwise_correlation_equals_grouped_conv1d():
         CachedFFTDepthwiseCorrelation(weight, 128)
 
 
-def test_in_place_latent_path_equals_module_latent_path():
+@pytest.mark.parametrize("gemm_rows", [2048, 256])  # 256: the 1x1-conv GEMMs in blocks of rows, the last shorter
+def test_in_place_latent_path_equals_module_latent_path(monkeypatch, gemm_rows):
+    monkeypatch.setattr(inference_latent, "GEMM_ROWS", gemm_rows)
     model = build_model(MIX_CONFIG, seed=0).eval()
     generator = torch.Generator().manual_seed(1)
     # Pooled features with a loud and a quiet half: the global norms' statistics matter.
