@@ -64,6 +64,34 @@ def stft_distance_sums(x_spectrum, y_spectrum, eps):  # pragma: no cover - jit
 
 
 @numba.njit(cache=True, nogil=True)
+def windowed_frames(signals, start, hop, first, n_frames, window, lo, out):  # pragma: no cover - jit
+    """Frames ``first ... first + n_frames - 1`` of each row of ``signals``, multiplied by ``window``, into ``out``:
+    ``out[r, f, lo + k] = signals[r, start + (first + f) hop + lo + k] · window[k]`` for ``k < len(window)``
+    (the float32 products NumPy's ``multiply`` makes; the other samples of ``out`` are left as they are).
+
+    One pass from the signal into the FFT buffer, ~4x faster than NumPy's ``multiply`` over the strided frames of
+    a ``sliding_window_view`` (measured 11-13 us against 43-56 us per 0.5-MB block).
+
+    Args:
+        signals: float32 ``(rows, n)``.
+        window: float32 ``(width,)``, the non-zero part of the analysis window, which starts at sample ``lo`` of a frame.
+        out: C-contiguous float32 ``(rows, >= n_frames, n_fft)`` (contiguous: the loop is then vectorized).
+    """
+    n_rows = out.shape[0]
+    width = window.shape[0]
+    for r in range(n_rows):
+        signal = signals[r]
+        for f in range(n_frames):
+            base = start + (first + f) * hop + lo
+            # through slices: the loop indices are then never negative (no wrap-around test), so it vectorizes
+            # (~4x faster than NumPy; indexing the 3-D arrays directly was ~2x slower than NumPy)
+            source = signal[base:base + width]
+            target = out[r, f, lo:lo + width]
+            for k in range(width):
+                target[k] = source[k] * window[k]
+
+
+@numba.njit(cache=True, nogil=True)
 def scaled_sosfiltfilt(x, gain, sos, zi, padlen, out):  # pragma: no cover - jit
     """``scipy.signal.sosfiltfilt(sos, float64(x) * gain, axis=0)`` with odd padding of ``padlen`` samples, the same
     float64 arithmetic in the same order (transposed direct form II, as ``sosfilt``), written to ``out`` as float32.

@@ -495,17 +495,16 @@ def _stft_distance_tasks(x_padded: np.ndarray, y_padded: np.ndarray, pad: int, n
     """
     import scipy.fft
 
-    from automix.evaluation.kernels import stft_distance_sums  # lazy: numba
+    from automix.evaluation.kernels import stft_distance_sums, windowed_frames  # lazy: numba
 
-    window = np.zeros(n_fft, dtype=np.float32)
     lo = (n_fft - win_length) // 2
-    hi = lo + win_length
-    window[lo:hi] = scipy.signal.get_window("hann", win_length, fftbins=True)
-    skip = pad - n_fft // 2
-    frames = [sliding_window_view(s[:, skip:s.shape[1] - skip], n_fft, axis=1)[:, ::hop] for s in (x_padded, y_padded)]
-    n_signals, n_frames_total = frames[0].shape[:2]
+    window = scipy.signal.get_window("hann", win_length, fftbins=True).astype(np.float32)  # samples [lo, lo + win)
+    skip = pad - n_fft // 2  # frame j of a row starts at sample skip + j hop of the padded signal
+    n_signals = x_padded.shape[0]
+    n_frames_total = 1 + (x_padded.shape[1] - 2 * skip - n_fft) // hop
     block_frames = max(1, block_bytes // (4 * n_fft * n_signals))
     eps32 = np.float32(eps)
+    signals = [np.ascontiguousarray(s, np.float32) for s in (x_padded, y_padded)]
 
     def blocks(firsts: range) -> np.ndarray:
         # buffers reused by every block: a fresh ~0.5 MB array per block costs page faults (glibc trims freed
@@ -514,8 +513,8 @@ def _stft_distance_tasks(x_padded: np.ndarray, y_padded: np.ndarray, pad: int, n
         sums = np.zeros(3)
         for first in firsts:
             size = min(block_frames, n_frames_total - first)
-            for f, w in zip(frames, windowed):
-                np.multiply(f[:, first:first + size, lo:hi], window[lo:hi], out=w[:, :size, lo:hi])
+            for s, w in zip(signals, windowed):
+                windowed_frames(s, skip, hop, first, size, window, lo, w)
             x_spec, y_spec = (scipy.fft.rfft(w[:, :size], axis=-1).reshape(-1) for w in windowed)
             sums += stft_distance_sums(x_spec, y_spec, eps32)
         return sums
