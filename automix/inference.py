@@ -272,20 +272,55 @@ def _one_line(err: BaseException) -> str:
     return text or type(err).__name__
 
 
-# libgomp (torch's OpenMP) spins this many times at a barrier before sleeping; its default, 300,000 (~15 ms), makes
-# an idle thread compete for a core another program is using: with a training run on one of the 2 cores, a 30-s mix
-# took 14-26 s instead of 7.7 s (10,000 spins, ~0.5 ms: still longer than the gaps between consecutive operations).
+# libgomp (torch's OpenMP) spins this many times at a barrier before sleeping. Its default, 300,000 (~15 ms), is the
+# fastest on idle cores (a 30-s mix: 5.5 s against 6.3 s with 10,000 spins), but makes an idle thread compete for a
+# core another program is using (the same mix with a busy-loop process on one of the 2 cores: 14.1 s against 10.2 s
+# with 10,000 spins; with a training run beside it 14-26 s against 7.7 s). The CLI therefore shortens the spin only
+# when other processes are using the CPUs when it starts.
 OPENMP_SPIN_COUNT = "10000"
+BUSY_CORES = 0.5  # CPU time of other processes, in cores, from which the spin is shortened
 
 
-def _short_openmp_spin() -> None:
-    """Shorten libgomp's barrier spin (``GOMP_SPINCOUNT``) unless set by the user; only before torch loads it."""
-    if "torch" not in sys.modules:
-        os.environ.setdefault("GOMP_SPINCOUNT", OPENMP_SPIN_COUNT)
+def cpu_use_of_others(interval: float = 0.1) -> float | None:
+    """Cores' worth of CPU time used by other processes during ``interval`` seconds while this one sleeps, on the
+    CPUs this process may run on (Linux ``/proc/stat``); None where that cannot be read."""
+    try:
+        cpus = {f"cpu{index}" for index in os.sched_getaffinity(0)}
+
+        def busy_and_total() -> tuple[int, int]:
+            busy = total = 0
+            with open("/proc/stat", encoding="ascii") as stat:
+                for line in stat:
+                    name, *fields = line.split()
+                    if name in cpus:
+                        ticks = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+                        total += sum(ticks)
+                        busy += sum(ticks) - ticks[3] - ticks[4]
+            return busy, total
+
+        busy_0, total_0 = busy_and_total()
+        time.sleep(interval)
+        busy_1, total_1 = busy_and_total()
+    except (OSError, AttributeError, ValueError):
+        return None
+    if total_1 <= total_0:
+        return None
+    return len(cpus) * (busy_1 - busy_0) / (total_1 - total_0)
+
+
+def _openmp_spin_for_load() -> None:
+    """Shorten libgomp's barrier spin (``GOMP_SPINCOUNT``) when other processes keep the CPUs busy, unless the user
+    set it; only before torch loads libgomp."""
+    if "torch" in sys.modules or "GOMP_SPINCOUNT" in os.environ:
+        return
+    others = cpu_use_of_others()
+    if others is not None and others >= BUSY_CORES:
+        os.environ["GOMP_SPINCOUNT"] = OPENMP_SPIN_COUNT
+        logger.debug("other processes use %.1f cores: GOMP_SPINCOUNT=%s", others, OPENMP_SPIN_COUNT)
 
 
 def main(argv=None) -> int:
-    _short_openmp_spin()
+    _openmp_spin_for_load()
     args = build_parser().parse_args(argv)
     root = logging.getLogger()
     if not root.handlers:

@@ -263,3 +263,20 @@ def test_dry_stems_get_the_pre_reverb_then_the_reverb_send(tmp_path, setup, caps
         expected = expected + normalize_stem(x, stem, features, rng=stem_rng(0, "song", stem),
                                              irs=find_impulse_responses(send), pre_irs=find_impulse_responses(pre))[0]
     np.testing.assert_allclose(audio.read(out), expected, atol=1e-6)
+
+
+@pytest.mark.skipif(not Path("/proc/stat").exists() or not hasattr(os, "sched_getaffinity"),
+                    reason="reads Linux's /proc/stat")
+def test_cpu_use_of_others_sees_a_busy_process():
+    # what the CLI measures to pick libgomp's barrier spin (short only when other processes keep a core busy)
+    from automix.inference import BUSY_CORES, cpu_use_of_others
+
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+    try:
+        subprocess.run([sys.executable, "-c", "pass"], check=True)  # the busy loop has started by now
+        assert cpu_use_of_others(0.3) >= BUSY_CORES
+    finally:
+        busy.kill()
+        busy.wait()
