@@ -74,7 +74,7 @@ def windowed_frames(signals, start, hop, first, n_frames, window, lo, out):  # p
 
     Args:
         signals: float32 ``(rows, n)``.
-        window: float32 ``(width,)``, the non-zero part of the analysis window, which starts at sample ``lo`` of a frame.
+        window: float32 ``(width,)``, the non-zero part of the analysis window (from sample ``lo`` of a frame).
         out: C-contiguous float32 ``(rows, >= n_frames, n_fft)`` (contiguous: the loop is then vectorized).
     """
     n_rows = out.shape[0]

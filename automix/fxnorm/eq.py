@@ -22,7 +22,6 @@ scaling the stem first.
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal
 
 from automix.fxnorm.convolution import convolve_segment
 from automix.fxnorm.loudness import ANALYSIS_LUFS, SAMPLE_RATE, is_silent, lufs_gain
@@ -37,6 +36,7 @@ _SPECTRUM_FLOOR = 1e-12  # avoids log(0) for bins without any energy
 
 def smooth_spectrum(spectrum: np.ndarray, window: int) -> np.ndarray:
     """Savitzky-Golay smoothing along frequency (order 1, ``mirror``), as the release; dtype kept."""
+    import scipy.signal  # lazy: ~1.6 s to import, which a process that only reads features need not pay
     return scipy.signal.savgol_filter(spectrum, window, 1, mode="mirror")
 
 
@@ -94,6 +94,7 @@ def design_matching_filter(gain_db: np.ndarray, numtaps: int = EQ_NUMTAPS) -> np
         float64 taps ``(numtaps,)`` (``firwin2``, Hamming window, default interpolation mesh).
     """
     grid = np.linspace(0.0, 1.0, gain_db.size)
+    import scipy.signal
     return scipy.signal.firwin2(numtaps, grid, 10.0 ** (gain_db / 40.0), window="hamming")
 
 
@@ -145,6 +146,7 @@ def _match_release(x: np.ndarray, reference: np.ndarray, sample_rate: int) -> tu
         scale, _ = lufs_gain(mono, ANALYSIS_LUFS, sample_rate, precision="float64")  # folded into STFT and filter
         difference_db = reference_db - _release_db(release_mean_magnitude(mono, scale)[0])
         response = np.sqrt(10 ** (difference_db / 20))
+        import scipy.signal
         taps = scipy.signal.firwin2(EQ_NUMTAPS, grid, response, window="hamming")
         y[:, c:c + 1] = apply_zero_phase(mono, taps, scale, precision="float64")
         channels.append({"action": "equalized", **_report(difference_db.astype(np.float64), sample_rate)})

@@ -22,7 +22,6 @@ All arithmetic is vectorized over frames, bins and channels (no Python loop).
 from __future__ import annotations
 
 import numpy as np
-import scipy.signal
 
 from automix.conventions import MODES
 from automix.fxnorm.loudness import SAMPLE_RATE, is_silent
@@ -101,6 +100,7 @@ def dominant_side(mean_pan_spectrum: np.ndarray, sample_rate: int = SAMPLE_RATE)
 
     The spectrum is smoothed (Savitzky-Golay 501) and the signs between 50 and 2500 Hz are averaged.
     """
+    import scipy.signal  # lazy: ~1.6 s to import, which a process that only reads features need not pay
     smoothed = scipy.signal.savgol_filter(mean_pan_spectrum, PANNING_SMOOTHING_WINDOW, 1, mode="mirror")
     lo, hi = (int(np.floor(f * PAN_FFT_SIZE / sample_rate)) for f in SIDE_BAND_HZ)
     mean_sign = float(np.mean(np.sign(smoothed[lo:hi] + 1e-10)))

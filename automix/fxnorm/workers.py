@@ -55,6 +55,7 @@ def warm_up_worker() -> None:
     """
     _keep_freed_memory()
     import aubio  # noqa: F401 - imported for its start-up cost
+    import scipy.signal  # noqa: F401 - the EQ and panning import it lazily (the parent process need not)
 
     from automix import audio  # noqa: F401 - soundfile
     from automix.fxnorm import dynamics, eq, panning, reverb  # noqa: F401
