@@ -301,7 +301,7 @@ def cpu_use_of_others(interval: float = 0.1) -> float | None:
         busy_0, total_0 = busy_and_total()
         time.sleep(interval)
         busy_1, total_1 = busy_and_total()
-    except (OSError, AttributeError, ValueError):
+    except (OSError, AttributeError, ValueError, IndexError):  # no /proc/stat, no affinity, another format
         return None
     if total_1 <= total_0:
         return None
