@@ -93,8 +93,9 @@ def design_matching_filter(gain_db: np.ndarray, numtaps: int = EQ_NUMTAPS) -> np
     Returns:
         float64 taps ``(numtaps,)`` (``firwin2``, Hamming window, default interpolation mesh).
     """
-    grid = np.linspace(0.0, 1.0, gain_db.size)
     import scipy.signal
+
+    grid = np.linspace(0.0, 1.0, gain_db.size)
     return scipy.signal.firwin2(numtaps, grid, 10.0 ** (gain_db / 40.0), window="hamming")
 
 
@@ -133,6 +134,8 @@ def _match_release(x: np.ndarray, reference: np.ndarray, sample_rate: int) -> tu
     In its arithmetic: float64 -30 LUFS gain, STFT and zero-phase filter; float32 spectrum, dB difference and
     desired response ``sqrt(10^(dB/20))``; the frequency grid built as the release builds it.
     """
+    import scipy.signal
+
     y = x.astype(np.float32, copy=True)
     reference_db = _release_db(np.asarray(reference, dtype=np.float32))
     frequencies = np.arange(reference.size) / (reference.size / sample_rate) / 2
@@ -146,7 +149,6 @@ def _match_release(x: np.ndarray, reference: np.ndarray, sample_rate: int) -> tu
         scale, _ = lufs_gain(mono, ANALYSIS_LUFS, sample_rate, precision="float64")  # folded into STFT and filter
         difference_db = reference_db - _release_db(release_mean_magnitude(mono, scale)[0])
         response = np.sqrt(10 ** (difference_db / 20))
-        import scipy.signal
         taps = scipy.signal.firwin2(EQ_NUMTAPS, grid, response, window="hamming")
         y[:, c:c + 1] = apply_zero_phase(mono, taps, scale, precision="float64")
         channels.append({"action": "equalized", **_report(difference_db.astype(np.float64), sample_rate)})
