@@ -230,6 +230,8 @@ def run(args) -> int:
         for path in paths if isinstance(paths, list) else [paths]:
             audio.info(path)
     notes: list[str] = []
+    if not args.baseline_sum:  # no torch (libgomp) for the sum; measured before our own workers load the CPUs
+        _openmp_spin_for_load()
     from automix.mixer import normalization_pool
 
     # the normalization workers start up (imports: ~1-2 s each) while this process imports torch and builds the net
@@ -320,7 +322,6 @@ def _openmp_spin_for_load() -> None:
 
 
 def main(argv=None) -> int:
-    _openmp_spin_for_load()
     args = build_parser().parse_args(argv)
     root = logging.getLogger()
     if not root.handlers:
