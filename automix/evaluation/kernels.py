@@ -92,7 +92,7 @@ def windowed_frames(signals, start, hop, first, n_frames, window, lo, out):  # p
 
 
 @numba.njit(cache=True, nogil=True)
-def scaled_sosfiltfilt(x, gain, sos, zi, padlen, out, forward):  # pragma: no cover - jit
+def scaled_sosfiltfilt(x, gain, sos, zi, padlen, out):  # pragma: no cover - jit
     """``scipy.signal.sosfiltfilt(sos, float64(x) * gain, axis=0)`` with odd padding of ``padlen`` samples, the same
     float64 arithmetic in the same order (transposed direct form II, as ``sosfilt``), written to ``out`` as float32.
 
@@ -106,13 +106,11 @@ def scaled_sosfiltfilt(x, gain, sos, zi, padlen, out, forward):  # pragma: no co
         zi: ``scipy.signal.sosfilt_zi(sos)`` ``(n_sections, 2)``.
         padlen: samples of odd extension at each end.
         out: float32 ``(n_samples, n_channels)``, written.
-        forward: float64 ``(n_samples + 2 padlen, n_channels)`` scratch (the forward pass), allocated by the caller
-            with NumPy: numba's own ``np.empty`` of a song's size gets no transparent huge pages, and its ~31,000
-            first-touch page faults cost ~0.1 s per 3-min stereo song on a VM (4x the filtering).
     """
     n_samples, n_channels = x.shape
     n_sections = sos.shape[0]
     n_ext = n_samples + 2 * padlen
+    forward = np.empty((n_ext, n_channels))
     state = np.empty((n_channels, n_sections, 2))
     first = np.empty(n_channels)
     last = np.empty(n_channels)
@@ -161,15 +159,16 @@ def _two_biquads(c, v, z00, z01, z10, z11):  # pragma: no cover - jit
 
 
 @numba.njit(cache=True, nogil=True)
-def scaled_sosfiltfilt_stereo_two_sections(x, gain, sos, zi, padlen, out, forward):  # pragma: no cover - jit
+def scaled_sosfiltfilt_stereo_two_sections(x, gain, sos, zi, padlen, out):  # pragma: no cover - jit
     """:func:`scaled_sosfiltfilt` for a stereo ``x`` and two sections (a 4th-order low-pass), ~3x faster: the eight
     state values live in registers (the generic kernel's state array sends every recursion step through memory)
     and the padding regions are separate loops (no branch per sample). The same float64 operations in the same
-    order: the same output bits. ``forward``: float64 ``(n_samples + 2 padlen, 2)`` scratch, as there.
+    order: the same output bits.
     """
     n_samples = x.shape[0]
     n_ext = n_samples + 2 * padlen
     c = (sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5], sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5])
+    forward = np.empty((n_ext, 2))
     first_l = np.float64(x[0, 0]) * gain
     first_r = np.float64(x[0, 1]) * gain
     last_l = np.float64(x[n_samples - 1, 0]) * gain

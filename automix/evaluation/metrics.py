@@ -422,10 +422,9 @@ def _low_passed(signal: Analysis, sample_rate: int) -> np.ndarray:
     if raw.dtype not in (np.float32, np.float64):
         raw = raw.astype(np.float64)
     out = np.empty(raw.shape, dtype=np.float32)
-    forward = np.empty((raw.shape[0] + 2 * 3 * n_taps, raw.shape[1]))  # NumPy's allocation: huge pages (kernels)
     fast = raw.shape[1] == 2 and sos.shape[0] == 2
     (scaled_sosfiltfilt_stereo_two_sections if fast else scaled_sosfiltfilt)(
-        raw, signal.gain, sos, scipy.signal.sosfilt_zi(sos), 3 * n_taps, out, forward)
+        raw, signal.gain, sos, scipy.signal.sosfilt_zi(sos), 3 * n_taps, out)
     return out
 
 
