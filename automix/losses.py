@@ -409,8 +409,8 @@ class StereoLoss(nn.Module):
             return torch.tensor([magnitude_distance_sums(x, y, eps) for x, y in spectra], dtype=torch.float64)
 
         with torch.autocast(device_type=output.device.type, enabled=False):
-            # one-channel signals in the order (output/target, batch, L/R)
-            signals = torch.stack([output.float(), target.float()]).reshape(-1, n_samples)
+            # one-channel signals in the order (output/target, batch, L/R): views, not a stacked copy of the song
+            signals = [*output.float().reshape(-1, n_samples), *target.float().reshape(-1, n_samples)]
             with single_threaded_ops() as threads, ThreadPoolExecutor(threads) as pool:
                 signals = list(pool.map(filtered, signals))
                 firsts = range(self.guard_frames, n_frames - self.guard_frames, block_frames)
