@@ -131,18 +131,16 @@ _BLOCK_FRAMES = 64  # STFT frames per block of the families (4096-point: 2 MiB o
 
 class Analysis:
     """A signal with what several families share, computed once (lazily) instead of once per family: its -1 dBFS
-    peak-normalization gain, the normalized copy (float64 and float32) and that copy's 4096/1024 magnitude STFT;
-    and each family's per-frame series of the signal (:meth:`memo`), so that one ``Analysis`` of a reference
-    serves the comparisons with every system's mix.
+    peak-normalization gain, the normalized copy (float64 and float32), and each family's per-frame series of the
+    signal (:meth:`memo`), so that one ``Analysis`` of a reference serves the comparisons with every system's mix.
 
-    The STFT is computed block by block straight into a frame-major ``(channels, frames, bins)`` array (``|X|`` of
-    a few frames at a time stays in cache; the bins, which every descriptor reduces over, are contiguous);
-    :attr:`magnitude` shows it as ``(channels, bins, frames)``.
+    The spectral descriptors and the dynamics' low-frequency ratio share one pass over the 4096/1024 STFT
+    (:func:`_spectral_and_ratio`, memoized under ``("spectral and ratio", sample_rate)``).
     """
 
     def __init__(self, x: np.ndarray):
         self.raw = x
-        self._gain = self._normalized = self._normalized32 = self._frames = None
+        self._gain = self._normalized = self._normalized32 = None
         self.series = {}  # per-family results of this signal alone (see memo): a reference's are reused
 
     def memo(self, key, compute):
@@ -180,26 +178,6 @@ class Analysis:
             self._normalized32 = out
         return self._normalized32
 
-    @property
-    def frames(self) -> np.ndarray:
-        """Magnitude STFT (4096/1024, sqrt-Hann, not centred) of :attr:`normalized32`, float32
-        ``(channels, frames, bins)`` C-contiguous."""
-        if self._frames is None:
-            x = self.normalized32
-            count = n_frames(x.shape[0], SPECTRAL_FFT, SPECTRAL_HOP)
-            if count == 0:
-                raise MetricsError("the signal is shorter than one 4096-sample frame")
-            frames = np.empty((x.shape[1], count, SPECTRAL_FFT // 2 + 1), dtype=np.float32)
-            for first, spectrum in stft_blocks(x, SPECTRAL_FFT, SPECTRAL_HOP, _BLOCK_FRAMES):
-                np.abs(spectrum.transpose(1, 0, 2), out=frames[:, first:first + spectrum.shape[0]])
-            self._frames = frames
-        return self._frames
-
-    @property
-    def magnitude(self) -> np.ndarray:
-        """:attr:`frames` as ``(channels, bins, frames)`` (a view)."""
-        return self.frames.transpose(0, 2, 1)
-
 
 def _analyses(reference, estimate) -> tuple[Analysis, Analysis]:
     if isinstance(reference, Analysis) and isinstance(estimate, Analysis):
@@ -229,48 +207,62 @@ def loudness_metrics(reference: np.ndarray, estimate: np.ndarray, sample_rate: i
 def _frame_blocks(magnitude: np.ndarray):
     """Yield ``(first, block)``: ``magnitude (channels, bins, frames)`` as frame-major blocks
     ``(channels, frames, bins)`` of :data:`_BLOCK_FRAMES` frames with contiguous bins (views of a frame-major
-    array such as :attr:`Analysis.magnitude`; copies otherwise)."""
+    array's transpose; copies otherwise)."""
     frames = np.moveaxis(magnitude, 1, 2)
     for first in range(0, frames.shape[1], _BLOCK_FRAMES):
         block = frames[:, first:first + _BLOCK_FRAMES]
         yield first, block if block.strides[-1] == block.itemsize else np.ascontiguousarray(block)
 
 
-def _spectral_shape(magnitude: np.ndarray, frequencies: np.ndarray) -> dict:
+class _ShapeSums:
     """librosa's spectral centroid, bandwidth (p = 2, normalized), roll-off (85 %) and flatness (power 2,
-    amin 1e-10) of ``magnitude (channels, bins, frames)`` float32, from per-frame sums instead of per-frame
-    normalized copies (tests check equality with librosa); each ``(channels, frames)``.
+    amin 1e-10), from per-frame sums instead of per-frame normalized copies (tests check equality with librosa),
+    accumulated block by block (:meth:`add`), each ``(channels, frames)`` at the end (:meth:`result`).
 
-    Frames go in blocks, each reduced over its contiguous bins by two kernels: float64 moments
-    ``sum |X|·[1, f, f²]`` and the flatness' power means in one pass
-    (:func:`~automix.evaluation.kernels.spectral_moments`), float32 running sums for the roll-off
-    (:func:`~automix.evaluation.kernels.rolloff_bins`, the additions of ``np.cumsum``).
+    Each block is reduced over its contiguous bins by two kernels: float64 moments ``sum |X|·[1, f, f²]`` and the
+    flatness' power means in one pass (:func:`~automix.evaluation.kernels.spectral_moments`), float32 running sums
+    for the roll-off (:func:`~automix.evaluation.kernels.rolloff_bins`, the additions of ``np.cumsum``).
     """
-    from automix.evaluation.kernels import rolloff_bins, spectral_moments  # lazy: numba
 
-    n_channels, n_frames_total = magnitude.shape[0], magnitude.shape[2]
-    moments = np.empty((n_channels, n_frames_total, 3))
-    rolloff = np.empty((n_channels, n_frames_total), dtype=frequencies.dtype)
-    log_power, mean_power = np.empty((2, n_channels, n_frames_total))
-    index = np.empty(n_channels * _BLOCK_FRAMES, dtype=np.int64)
-    block_moments, part = np.empty((n_channels * _BLOCK_FRAMES, 3)), np.empty((2, n_channels * _BLOCK_FRAMES))
-    for first, block in _frame_blocks(magnitude):
+    def __init__(self, n_channels: int, n_frames_total: int, frequencies: np.ndarray):
+        self.frequencies = frequencies
+        self.moments = np.empty((n_channels, n_frames_total, 3))
+        self.rolloff = np.empty((n_channels, n_frames_total), dtype=frequencies.dtype)
+        self.log_power, self.mean_power = np.empty((2, n_channels, n_frames_total))
+        self.index = np.empty(n_channels * _BLOCK_FRAMES, dtype=np.int64)
+        self.block_moments = np.empty((n_channels * _BLOCK_FRAMES, 3))
+        self.part = np.empty((2, n_channels * _BLOCK_FRAMES))
+
+    def add(self, first: int, block: np.ndarray) -> None:
+        """Frames ``first...`` of ``block`` float32 ``(channels, <= _BLOCK_FRAMES frames, bins)``, bins contiguous."""
+        from automix.evaluation.kernels import rolloff_bins, spectral_moments  # lazy: numba
+
         stop = first + block.shape[1]
         rows = block.reshape(-1, block.shape[-1])
-        n = rows.shape[0]
-        spectral_moments(rows, frequencies, block_moments[:n], part[0, :n], part[1, :n])
-        moments[:, first:stop] = block_moments[:n].reshape(*block.shape[:2], 3)
-        mean_power[:, first:stop] = part[0, :n].reshape(block.shape[:2])
-        log_power[:, first:stop] = part[1, :n].reshape(block.shape[:2])
-        rolloff_bins(rows, np.float32(0.85), index[:n])
-        rolloff[:, first:stop] = frequencies[index[:n].reshape(block.shape[:2])]
-    total, first_moment, second_moment = moments[..., 0], moments[..., 1], moments[..., 2]
-    active = total > np.finfo(np.float32).tiny
-    safe = np.where(active, total, 1.0)
-    centroid = np.where(active, first_moment / safe, 0.0)
-    bandwidth = np.sqrt(np.maximum(np.where(active, second_moment / safe - centroid ** 2, 0.0), 0.0))
-    flatness = np.exp(log_power) / mean_power
-    return {"centroid": centroid, "bandwidth": bandwidth, "rolloff": rolloff, "flatness": flatness}
+        n, part = rows.shape[0], self.part
+        spectral_moments(rows, self.frequencies, self.block_moments[:n], part[0, :n], part[1, :n])
+        self.moments[:, first:stop] = self.block_moments[:n].reshape(*block.shape[:2], 3)
+        self.mean_power[:, first:stop] = part[0, :n].reshape(block.shape[:2])
+        self.log_power[:, first:stop] = part[1, :n].reshape(block.shape[:2])
+        rolloff_bins(rows, np.float32(0.85), self.index[:n])
+        self.rolloff[:, first:stop] = self.frequencies[self.index[:n].reshape(block.shape[:2])]
+
+    def result(self) -> dict:
+        total, first_moment, second_moment = self.moments[..., 0], self.moments[..., 1], self.moments[..., 2]
+        active = total > np.finfo(np.float32).tiny
+        safe = np.where(active, total, 1.0)
+        centroid = np.where(active, first_moment / safe, 0.0)
+        bandwidth = np.sqrt(np.maximum(np.where(active, second_moment / safe - centroid ** 2, 0.0), 0.0))
+        flatness = np.exp(self.log_power) / self.mean_power
+        return {"centroid": centroid, "bandwidth": bandwidth, "rolloff": self.rolloff, "flatness": flatness}
+
+
+def _spectral_shape(magnitude: np.ndarray, frequencies: np.ndarray) -> dict:
+    """:class:`_ShapeSums` of a whole ``magnitude (channels, bins, frames)`` float32; each ``(channels, frames)``."""
+    sums = _ShapeSums(magnitude.shape[0], magnitude.shape[2], frequencies)
+    for first, block in _frame_blocks(magnitude):
+        sums.add(first, block)
+    return sums.result()
 
 
 def _power_to_db(x: np.ndarray, top_db: float = 80.0) -> np.ndarray:
@@ -299,23 +291,78 @@ def _contrast_bands(frequencies: np.ndarray, fmin: float, n_bands: int, quantile
     return bands
 
 
-def _spectral_contrast(magnitude: np.ndarray, frequencies: np.ndarray, fmin: float = 250.0, n_bands: int = 4,
-                       quantile: float = 0.02) -> np.ndarray:
+class _ContrastSums:
     """librosa's ``spectral_contrast`` (same bands, edge bins and quantile rule), with a partial sort per band
-    instead of a full one, over contiguous bins, frames in blocks; ``(channels, n_bands + 1, frames)`` in dB."""
-    shape = (magnitude.shape[0], n_bands + 1, magnitude.shape[2])
-    valley, peak = np.zeros(shape), np.zeros(shape)
-    bands = _contrast_bands(frequencies, fmin, n_bands, quantile)
-    for first, block in _frame_blocks(magnitude):
+    instead of a full one, over contiguous bins, accumulated block by block (:meth:`add`); :meth:`result` is
+    ``(channels, n_bands + 1, frames)`` in dB (its clipping at ``max - 80 dB`` needs every frame first)."""
+
+    def __init__(self, n_channels: int, n_frames_total: int, frequencies: np.ndarray, fmin: float = 250.0,
+                 n_bands: int = 4, quantile: float = 0.02):
+        shape = (n_channels, n_bands + 1, n_frames_total)
+        self.valley, self.peak = np.zeros(shape), np.zeros(shape)
+        self.bands = _contrast_bands(frequencies, fmin, n_bands, quantile)
+
+    def add(self, first: int, block: np.ndarray) -> None:
+        """Frames ``first...`` of ``block`` float32 ``(channels, frames, bins)``, bins contiguous."""
         stop = first + block.shape[1]
-        for k, (lo, hi, count) in enumerate(bands):
+        for k, (lo, hi, count) in enumerate(self.bands):
             n, band = hi - lo, block[..., lo:hi]
             # two one-kth partitions: NumPy's SIMD quickselect takes one kth (~3x faster than one two-kth call)
             lowest = np.partition(band, count - 1, axis=-1)[..., :count]
             highest = np.partition(band, n - count, axis=-1)[..., n - count:]
-            valley[:, k, first:stop] = lowest.mean(axis=-1, dtype=np.float64)
-            peak[:, k, first:stop] = highest.mean(axis=-1, dtype=np.float64)
-    return _power_to_db(peak) - _power_to_db(valley)
+            self.valley[:, k, first:stop] = lowest.mean(axis=-1, dtype=np.float64)
+            self.peak[:, k, first:stop] = highest.mean(axis=-1, dtype=np.float64)
+
+    def result(self) -> np.ndarray:
+        return _power_to_db(self.peak) - _power_to_db(self.valley)
+
+
+def _spectral_contrast(magnitude: np.ndarray, frequencies: np.ndarray, fmin: float = 250.0, n_bands: int = 4,
+                       quantile: float = 0.02) -> np.ndarray:
+    """:class:`_ContrastSums` of a whole ``magnitude (channels, bins, frames)``: ``(channels, n_bands + 1,
+    frames)`` in dB."""
+    sums = _ContrastSums(magnitude.shape[0], magnitude.shape[2], frequencies, fmin, n_bands, quantile)
+    for first, block in _frame_blocks(magnitude):
+        sums.add(first, block)
+    return sums.result()
+
+
+def _spectral_and_ratio(signal: Analysis, sample_rate: int) -> tuple[dict, np.ndarray]:
+    """One pass over the 4096/1024 magnitude STFT of the signal's peak-normalized copy, a block of frames at a time,
+    beside the STFT of its 1-kHz low-passed copy: the spectral descriptors (:func:`spectral_series`) and the
+    low-frequency ratio ``sum_k |X_low(k)| / (|X(k)| + 1e-5)`` per channel ``(channels, frames)``.
+
+    ``|X|`` of one block at a time stays in cache and is reduced by every consumer before the next: no array of the
+    whole song's magnitudes is made (127 MB per 3-min stereo signal, whose first-touch page faults cost more than
+    computing it).
+    """
+    from automix.evaluation.kernels import magnitude_ratio_sums  # lazy: numba
+
+    x = signal.normalized32
+    count = n_frames(x.shape[0], SPECTRAL_FFT, SPECTRAL_HOP)
+    if count == 0:
+        raise MetricsError("the signal is shorter than one 4096-sample frame")
+    n_channels, n_bins = x.shape[1], SPECTRAL_FFT // 2 + 1
+    frequencies = (np.arange(n_bins) * sample_rate / SPECTRAL_FFT).astype(np.float32)
+    shape, contrast = _ShapeSums(n_channels, count, frequencies), _ContrastSums(n_channels, count, frequencies)
+    ratio = np.empty((n_channels, count))
+    magnitude = np.empty((n_channels, _BLOCK_FRAMES, n_bins), dtype=np.float32)
+    blocks = zip(stft_blocks(x, SPECTRAL_FFT, SPECTRAL_HOP, _BLOCK_FRAMES),
+                 stft_blocks(_low_passed(signal, sample_rate), SPECTRAL_FFT, SPECTRAL_HOP, _BLOCK_FRAMES))
+    for (first, spectrum), (_, low_spectrum) in blocks:
+        block = magnitude[:, :spectrum.shape[0]]
+        np.abs(spectrum.transpose(1, 0, 2), out=block)
+        shape.add(first, block)
+        contrast.add(first, block)
+        magnitude_ratio_sums(low_spectrum, block, 0, np.float32(1e-5), ratio[:, first:])
+    shape, contrast = shape.result(), contrast.result()
+    series = {
+        "centroid": shape["centroid"] + 1.0, "bandwidth": shape["bandwidth"] + 1.0,
+        "contrast_l": contrast[:, 0], "contrast_m": contrast[:, 1:4].mean(axis=1), "contrast_h": contrast[:, 4],
+        "rolloff": shape["rolloff"] + 1.0,
+        "flatness": 1.0 - 20.0 * np.log10(np.maximum(shape["flatness"], _TINY)),
+    }
+    return series, ratio
 
 
 def spectral_series(signal: Analysis, sample_rate: int = SAMPLE_RATE) -> dict:
@@ -323,17 +370,9 @@ def spectral_series(signal: Analysis, sample_rate: int = SAMPLE_RATE) -> dict:
 
     centroid, bandwidth, roll-off in Hz (+1 Hz, as the release, so MAPE never divides by 0), contrast low
     (< 250 Hz), mid (mean of 250-500, 500-1k, 1-2k Hz) and high (> 2 kHz) in dB, flatness as ``1 - dB``.
+    Computed with the dynamics' low-frequency ratio in one pass (:func:`_spectral_and_ratio`).
     """
-    magnitude = signal.magnitude
-    frequencies = (np.arange(magnitude.shape[1]) * sample_rate / SPECTRAL_FFT).astype(np.float32)
-    shape = _spectral_shape(magnitude, frequencies)
-    contrast = _spectral_contrast(magnitude, frequencies)
-    return {
-        "centroid": shape["centroid"] + 1.0, "bandwidth": shape["bandwidth"] + 1.0,
-        "contrast_l": contrast[:, 0], "contrast_m": contrast[:, 1:4].mean(axis=1), "contrast_h": contrast[:, 4],
-        "rolloff": shape["rolloff"] + 1.0,
-        "flatness": 1.0 - 20.0 * np.log10(np.maximum(shape["flatness"], _TINY)),
-    }
+    return signal.memo(("spectral and ratio", sample_rate), lambda: _spectral_and_ratio(signal, sample_rate))[0]
 
 
 _SPECTRAL_UNITS = {"centroid": "hz", "bandwidth": "hz", "contrast_l": "db", "contrast_m": "db", "contrast_h": "db",
@@ -436,10 +475,8 @@ def dynamics_series(signal: Analysis, sample_rate: int = SAMPLE_RATE) -> dict:
     ``20 log10 max|x| / r`` (a ratio of dB values, as the release); low-frequency ratio
     ``sum_k |X_low(k)| / (|X(k)| + 1e-5)`` with a zero-phase 4th-order Butterworth low-pass at 1 kHz.
     """
-    from automix.evaluation.kernels import magnitude_ratio_sums  # lazy: numba
-
-    frames = signal.frames  # (2, frames, bins); raises for a signal shorter than one frame
-    count, per_frame_hops = frames.shape[1], SPECTRAL_FFT // SPECTRAL_HOP
+    _, ratio = signal.memo(("spectral and ratio", sample_rate), lambda: _spectral_and_ratio(signal, sample_rate))
+    count, per_frame_hops = ratio.shape[1], SPECTRAL_FFT // SPECTRAL_HOP
     raw = np.asarray(signal.raw)
     rms, spread, crest = [], [], []
     for c in range(raw.shape[1]):  # frame length 4096 = 4 hops: per-frame sums from per-hop sums
@@ -450,9 +487,6 @@ def dynamics_series(signal: Analysis, sample_rate: int = SAMPLE_RATE) -> dict:
         spread.append(sliding_window_view(levels, per_frame_hops).sum(axis=1) / SPECTRAL_FFT - r)
         frame_peak = sliding_window_view(peaks, per_frame_hops).max(axis=1)
         crest.append(20.0 * np.log10(np.maximum(frame_peak, _TINY)) / np.minimum(r, -1e-6))
-    ratio = np.empty((frames.shape[0], count))
-    for first, spectrum in stft_blocks(_low_passed(signal, sample_rate), SPECTRAL_FFT, SPECTRAL_HOP, _BLOCK_FRAMES):
-        magnitude_ratio_sums(spectrum, frames, first, np.float32(1e-5), ratio)
     return {"rms_db": np.array(rms), "spread_db": np.array(spread), "crest": np.array(crest),
             "l_ratio": ratio.mean(axis=0)[None, :]}
 
