@@ -369,11 +369,13 @@ class StereoLoss(nn.Module):
 
         The pre-filters and the STFT, shared by both losses, run once; the filters as :func:`correlate_polyphase`
         (BLAS, or shifted sums for 3-tap kernels) instead of the one-channel ``conv1d``; the STFT ``block_frames``
-        frames at a time, each block reduced at once to the sums of ``(Y - X)²``, ``Y²`` and ``|log(X + 1e-30) - log(Y + 1e-30)|`` per mid/side signal
-        in one pass (:func:`automix.evaluation.kernels.magnitude_distance_sums`, a numba kernel on the CPU copy of
-        the block's spectrum), so no spectrogram of the whole song is made (a 3-min song's is ~0.5 GB, whose page faults cost more than the
-        FFTs). The blocks are spread over ``torch.get_num_threads()`` Python threads running single-threaded ops:
-        intra-op threads meet at a barrier after every op, which on a busy machine costs ~8 ms per op.
+        frames at a time, each block reduced at once to the sums of ``(Y - X)²``, ``Y²`` and
+        ``|log(X + 1e-30) - log(Y + 1e-30)|`` per mid/side signal in one pass
+        (:func:`automix.evaluation.kernels.magnitude_distance_sums`, a numba kernel on the CPU copy of the block's
+        spectrum), so no spectrogram of the whole song is made (a 3-min song's is ~0.5 GB, whose page faults cost
+        more than the FFTs). The blocks are spread over ``torch.get_num_threads()`` Python threads running
+        single-threaded ops: intra-op threads meet at a barrier after every op, which on a busy machine costs ~8 ms
+        per op.
 
         Shape:
             output, target: ``(..., 2, time)`` -> ``{"La": float, "Lb": float}``.

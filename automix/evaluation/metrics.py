@@ -328,6 +328,12 @@ def _spectral_contrast(magnitude: np.ndarray, frequencies: np.ndarray, fmin: flo
 
 
 def _spectral_and_ratio(signal: Analysis, sample_rate: int) -> tuple[dict, np.ndarray]:
+    """:func:`_spectral_and_ratio_pass` of the signal, once (memoized in the :class:`Analysis`): the spectral and
+    the dynamics family both read it."""
+    return signal.memo(("spectral and ratio", sample_rate), lambda: _spectral_and_ratio_pass(signal, sample_rate))
+
+
+def _spectral_and_ratio_pass(signal: Analysis, sample_rate: int) -> tuple[dict, np.ndarray]:
     """One pass over the 4096/1024 magnitude STFT of the signal's peak-normalized copy, a block of frames at a time,
     beside the STFT of its 1-kHz low-passed copy: the spectral descriptors (:func:`spectral_series`) and the
     low-frequency ratio ``sum_k |X_low(k)| / (|X(k)| + 1e-5)`` per channel ``(channels, frames)``.
@@ -372,7 +378,7 @@ def spectral_series(signal: Analysis, sample_rate: int = SAMPLE_RATE) -> dict:
     (< 250 Hz), mid (mean of 250-500, 500-1k, 1-2k Hz) and high (> 2 kHz) in dB, flatness as ``1 - dB``.
     Computed with the dynamics' low-frequency ratio in one pass (:func:`_spectral_and_ratio`).
     """
-    return signal.memo(("spectral and ratio", sample_rate), lambda: _spectral_and_ratio(signal, sample_rate))[0]
+    return _spectral_and_ratio(signal, sample_rate)[0]
 
 
 _SPECTRAL_UNITS = {"centroid": "hz", "bandwidth": "hz", "contrast_l": "db", "contrast_m": "db", "contrast_h": "db",
@@ -475,7 +481,7 @@ def dynamics_series(signal: Analysis, sample_rate: int = SAMPLE_RATE) -> dict:
     ``20 log10 max|x| / r`` (a ratio of dB values, as the release); low-frequency ratio
     ``sum_k |X_low(k)| / (|X(k)| + 1e-5)`` with a zero-phase 4th-order Butterworth low-pass at 1 kHz.
     """
-    _, ratio = signal.memo(("spectral and ratio", sample_rate), lambda: _spectral_and_ratio(signal, sample_rate))
+    _, ratio = _spectral_and_ratio(signal, sample_rate)
     count, per_frame_hops = ratio.shape[1], SPECTRAL_FFT // SPECTRAL_HOP
     raw = np.asarray(signal.raw)
     rms, spread, crest = [], [], []
