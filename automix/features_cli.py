@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(executes the pickle: only for a file you trust)")
     convert.add_argument("old", help="legacy features_MUSDB18.npy")
     convert.add_argument("new", help="output .npz")
+    convert.add_argument("--overwrite", action="store_true", help="replace NEW if it exists (default: refuse, exit 2)")
     plot = commands.add_parser("plot", help="plot a features .npz")
     plot.add_argument("file", help="features .npz")
     plot.add_argument("-o", "--output", required=True, help="figure path (.png, .pdf, ...)")
@@ -131,6 +132,8 @@ def main(argv=None) -> int:
                   f"{', '.join(sorted(failed))}; recompute them to retry)" if failed else ""))
             return 0
         if args.command == "import":
+            if Path(args.new).exists() and not args.overwrite:
+                raise ValueError(f"{args.new}: exists; add --overwrite to replace it, or choose another file name")
             print(f"WARNING: reading {args.old} executes the pickle stored in it; only do this with a trusted file",
                   file=sys.stderr)
             import_legacy_features(args.old, args.new)

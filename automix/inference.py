@@ -8,8 +8,8 @@
 
 Any subset of the stems (missing ones are silence), any length, any sample rate (mixed at 44.1 kHz, written at the
 highest input rate), mono or stereo, integer or float WAV/FLAC. The output has the highest input bit depth unless
-``--subtype``, and is written atomically. Exit code 0 when done, 2 for bad input: one line on stderr naming the file
-and the fix, and no output file.
+``--subtype``, and is written atomically; an existing output or report file is replaced only with ``--overwrite``.
+Exit code 0 when done, 2 for bad input: one line on stderr naming the file and the fix, and no output file.
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--output", required=True, metavar="FILE", help="mix file (.wav or .flac)")
     out.add_argument("--subtype", choices=SUBTYPES, help="sample format (default: the highest input bit depth)")
     out.add_argument("--report", metavar="FILE.json", help="write what was done as JSON")
+    out.add_argument("--overwrite", action="store_true", help="replace an existing --output / --report file "
+                     "(default: refuse before any work, exit 2)")
     out.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     out.add_argument("--chunk-seconds", type=float, help="mixing chunk length (memory vs. overhead; the result does "
                      "not depend on it)")
@@ -105,6 +107,12 @@ def check_output_path(path, suffixes=None, what: str = "output") -> Path:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(f"{path}: cannot write the {what}: folder {ancestor} is not writable; choose another path")
     return path
+
+
+def refuse_existing(path: Path, overwrite: bool, flag: str = "--output") -> None:
+    """A user's file is never replaced without being asked: raise unless ``path`` is new or ``overwrite``."""
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise InputError(f"{path}: exists; add --overwrite to replace it, or choose another {flag}")
 
 
 def output_subtype(report: dict, output: Path, requested: str | None) -> tuple[str, str | None]:
@@ -223,6 +231,9 @@ def run(args) -> int:
     report_path = check_output_path(args.report, what="report") if args.report else None
     if report_path is not None and report_path.resolve() == output.resolve():
         raise InputError(f"{report_path}: --report and --output are the same file")
+    refuse_existing(output, args.overwrite)
+    if report_path is not None:
+        refuse_existing(report_path, args.overwrite, "--report")
     stems, song, lines = collect_stems(args)
     from automix import audio
 
@@ -250,6 +261,7 @@ def run(args) -> int:
     for extra in (note, _clip_note(result.audio, subtype)):
         if extra:
             report["notes"].append(extra)
+    refuse_existing(output, args.overwrite)  # again: another program may have written it during the mix
     start = time.perf_counter()
     audio.write(output, result.audio, result.sample_rate, subtype=subtype)
     report["seconds"]["write"] = time.perf_counter() - start

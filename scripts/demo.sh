@@ -144,8 +144,10 @@ done_stage "evaluation"
 echo "== 6/6 one test song mixed by the demo FxNorm-Automix"
 SONG="$(find "$DEMO_DIR/wet/test" -mindepth 1 -maxdepth 1 -type d | sort | head -n 1)"
 MIX="$TRAINING/inference/$(basename "$SONG")_mixture.wav"
+# --overwrite: the demo's own mix, made again from its model on a rerun
 AUTOMIX_RESULTS="$TRAINING/results/ours_demo_La" AUTOMIX_FEATURES="$FEATURES" AUTOMIX_IR_DIR="$DEMO_DIR/irs/reverb" \
-    AUTOMIX_MIX_ARGS="--quiet" bash "$REPO_ROOT/scripts/inference.sh" "$SONG" "$MIX" > "$TRAINING/logs/inference.log" 2>&1 \
+    AUTOMIX_MIX_ARGS="--quiet --overwrite" bash "$REPO_ROOT/scripts/inference.sh" "$SONG" "$MIX" \
+    > "$TRAINING/logs/inference.log" 2>&1 \
     || { tail -n 20 "$TRAINING/logs/inference.log" >&2; exit 1; }
 done_stage "inference"
 

@@ -12,6 +12,7 @@
 #   AUTOMIX_MIX_ARGS      extra options, e.g. "--mode release --device cpu --report mix.json"
 #   AUTOMIX_PYTHON        python interpreter (default: $PYTHON if exported, else <repo>/.venv/bin/python, else python3)
 # Runnable from any directory. Options after OUTPUT are passed on (e.g. --baseline-sum, --checkpoint current).
+# An existing OUTPUT is not replaced: pass --overwrite after OUTPUT (or in AUTOMIX_MIX_ARGS) to make it again.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/find_python.sh"  # REPO_ROOT, PY, PYTHONPATH
 

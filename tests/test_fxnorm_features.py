@@ -67,7 +67,7 @@ def test_incomplete_file_is_rejected(tmp_path):
         save_features(tmp_path / "f.npz", _features(), {})
 
 
-def test_legacy_pickle_is_refused_by_load_and_imported_bit_exactly(reference_dir, tmp_path):
+def test_legacy_pickle_is_refused_by_load_and_imported_bit_exactly(reference_dir, tmp_path, capsys):
     legacy = reference_dir / "features_MUSDB18.npy"
     with pytest.raises(ValueError, match="automix features import"):
         load_features(legacy)
@@ -86,6 +86,16 @@ def test_legacy_pickle_is_refused_by_load_and_imported_bit_exactly(reference_dir
         load_features(tmp_path / "m.npz", mode="fixed")
     with pytest.warns(UserWarning, match="executes code"):
         import_legacy_features(legacy, tmp_path / "again.npz")
+    # an existing file is replaced only when asked (refused before the pickle is read: no warning, file unchanged)
+    (tmp_path / "m.npz").write_bytes(b"user data")
+    capsys.readouterr()
+    assert features_cli.main(["import", str(legacy), str(tmp_path / "m.npz")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "m.npz" in err[0] and "--overwrite" in err[0], err
+    assert (tmp_path / "m.npz").read_bytes() == b"user data"
+    with pytest.warns(UserWarning, match="executes code"):
+        assert features_cli.main(["import", str(legacy), str(tmp_path / "m.npz"), "--overwrite"]) == 0
+    assert read_features_file(tmp_path / "m.npz")[1]["imported"]
 
 
 def test_plot_cli_writes_a_figure(tmp_path):

@@ -216,6 +216,29 @@ def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, setup, capsys):
     assert list(out_dir.iterdir()) == []
 
 
+def test_an_existing_output_or_report_is_replaced_only_with_overwrite(setup, capsys):
+    """A user's earlier mix is never overwritten without being asked: refused before any work (exit 2, one line
+    naming the file and --overwrite, the file byte for byte as it was), replaced with --overwrite."""
+    out, report = setup["out"] / "mix.wav", setup["out"] / "mix.json"
+    base = ["--baseline-sum", "--features", str(setup["features"]), "--vocals", str(setup["song"]["vocals"])]
+    assert main([*base, "--output", str(out), "--report", str(report)]) == 0
+    first_mix, first_report = out.read_bytes(), report.read_bytes()
+    capsys.readouterr()
+    other_song = [*base[:-2], "--drums", str(setup["song"]["drums"])]  # another stem: a replaced file differs
+    for args, named in (([*other_song, "--output", str(out)], "mix.wav"),
+                        ([*other_song, "--output", str(setup["out"] / "new.wav"), "--report", str(report)],
+                         "mix.json")):
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and named in err[0] and "--overwrite" in err[0], err
+        assert out.read_bytes() == first_mix and report.read_bytes() == first_report
+        assert sorted(p.name for p in setup["out"].iterdir()) == ["mix.json", "mix.wav"]  # nothing new, no temp
+    assert main([*other_song, "--output", str(out), "--report", str(report), "--overwrite"]) == 0
+    assert out.read_bytes() != first_mix
+    assert json.loads(report.read_text())["stems"]["drums"]["status"] != "missing"
+    assert sorted(p.name for p in setup["out"].iterdir()) == ["mix.json", "mix.wav"]
+
+
 def test_command_lines_and_script_from_another_folder(tmp_path, setup):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     bad = subprocess.run([sys.executable, "-m", "automix.cli", "mix", "--vocals", str(tmp_path / "nope.wav"),
