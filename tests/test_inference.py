@@ -216,6 +216,15 @@ def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, setup, capsys):
     assert list(out_dir.iterdir()) == []
 
 
+def test_a_chunk_length_that_is_not_positive_is_an_argument_error(setup, capsys):
+    for value in ("0", "-1", "abc", "inf"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--baseline-sum", "--features", str(setup["features"]), "--vocals", str(setup["song"]["vocals"]),
+                  "--chunk-seconds", value, "--output", str(setup["out"] / "mix.wav")])
+        assert exit_info.value.code == 2 and "--chunk-seconds" in capsys.readouterr().err
+    assert not setup["out"].exists()
+
+
 def test_an_existing_output_or_report_is_replaced_only_with_overwrite(setup, capsys):
     """A user's earlier mix is never overwritten without being asked: refused before any work (exit 2, one line
     naming the file and --overwrite, the file byte for byte as it was), replaced with --overwrite."""
