@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--overwrite", action="store_true", help="replace an existing --output / --report file "
                      "(default: refuse before any work, exit 2)")
     out.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
-    out.add_argument("--chunk-seconds", type=_positive_seconds, help="mixing chunk length (memory vs. overhead; the result does "
-                     "not depend on it)")
+    out.add_argument("--chunk-seconds", type=_positive_seconds, help="mixing chunk length (memory vs. overhead; "
+                     "the result does not depend on it)")
     out.add_argument("--release-warmup", action="store_true", help="reproduce the release's 30-s wrap-around "
                      "prefix (for comparisons with its outputs)")
     out.add_argument("--quiet", action="store_true", help="print only the output line")
