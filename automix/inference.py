@@ -265,7 +265,8 @@ def run(args) -> int:
         raise
     if not args.quiet:  # before the work: a long song takes a while
         print("\n".join(lines + [_model_line({"model": mixer.model_info})]), flush=True)
-    result = mixer.mix(stems, name=song, pool=pool)
+    # bars on an interactive terminal only (a redirected log gets the summary, not carriage-return redraws)
+    result = mixer.mix(stems, name=song, pool=pool, progress=not args.quiet and sys.stderr.isatty())
     report = result.report
     report["notes"] = notes + report["notes"]
     subtype, note = output_subtype(report, output, args.subtype)

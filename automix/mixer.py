@@ -23,10 +23,12 @@ import math
 import os
 import tempfile
 import time
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from automix.conventions import MODES, SAMPLE_RATE, STEMS
 from automix.mixer_setup import (build_network, pick_checkpoint, read_config, read_features, read_irs,
@@ -299,7 +301,7 @@ class Mixer:
             sample_rate: Hz of array input: an int or ``{stem: Hz}``.
             name: song name: seeds the normalization's random draws with ``(seed, name, stem)``, as the
                 dataset normalization does.
-            progress: progress bars for the mixing.
+            progress: progress bars (stderr): stems normalized, then the mixing's chunks.
             pool: normalization workers already started for this song (:func:`normalization_pool`); used instead
                 of this mixer's and shut down after the normalization.
 
@@ -309,7 +311,8 @@ class Mixer:
         Raises:
             automix.audio.AudioError / ValueError: a bad input, naming the file or stem and the fix.
         """
-        return self.mix_normalized(self.normalize(stems, sample_rate, name=name, pool=pool), progress=progress)
+        return self.mix_normalized(self.normalize(stems, sample_rate, name=name, pool=pool, progress=progress),
+                                   progress=progress)
 
     def normalization_settings(self) -> tuple:
         """What the effect normalization depends on besides the stems and the song name (mode, seed, warm-up,
@@ -321,8 +324,10 @@ class Mixer:
         features = source if source not in (None, "in memory") else id(self.features)
         return self.mode, self.seed, self.release_warmup, features, irs(self.irs), irs(self.pre_irs)
 
-    def normalize(self, stems: dict, sample_rate=None, *, name: str = "song", pool=None) -> "NormalizedSong":
-        """Read and effect-normalize one song's stems (the first half of :meth:`mix`; arguments as there).
+    def normalize(self, stems: dict, sample_rate=None, *, name: str = "song", pool=None,
+                  progress: bool = False) -> "NormalizedSong":
+        """Read and effect-normalize one song's stems (the first half of :meth:`mix`; arguments as there;
+        ``progress``: a bar of the stems normalized).
 
         The result can be mixed by this mixer and by any other whose :meth:`normalization_settings` are equal
         (evaluation normalizes each song once for all the systems it compares).
@@ -343,7 +348,7 @@ class Mixer:
             prepared = {stem: prepare_stem(value, sample_rate, stem) for stem, value in stems.items()}
             layout = self._layout(prepared)
             times = {"read": time.perf_counter() - start}
-            x, normalized = self._normalize(executor, prepared, layout, name)
+            x, normalized = self._normalize(executor, prepared, layout, name, progress)
             times["normalize"] = time.perf_counter() - start - times["read"]
         finally:
             if executor is not self._executor:
@@ -417,7 +422,8 @@ class Mixer:
             return (1 + n_samples // kernel) * kernel
         return n_samples
 
-    def _normalize(self, executor, prepared: dict, layout: dict, song: str) -> tuple[np.ndarray, dict]:
+    def _normalize(self, executor, prepared: dict, layout: dict, song: str,
+                   progress: bool = False) -> tuple[np.ndarray, dict]:
         """Normalize every given stem (reverb stems first: the longest tasks) into the network's input array.
 
         Returns:
@@ -443,17 +449,21 @@ class Mixer:
                 futures[stem] = executor.submit(normalize_task, source, stem, stem_features(self.features, stem),
                                                 self.mode, self.seed, song, self.irs, self.pre_irs, out_path)
                 del source
-            for stem, future in futures.items():
-                try:
-                    y, *rest = future.result()
-                except ValueError as err:
-                    raise ValueError(f"{stem}: normalization failed: {err}") from None
-                y = np.load(y, mmap_mode="r") if isinstance(y, str) else y
-                row = 2 * self.stem_order.index(stem)
-                x[row:row + 2, :y.shape[0]] = y.T
-                results[stem] = tuple(rest)
-                del y
-        return x, results
+            stem_of = {future: stem for stem, future in futures.items()}
+            with tqdm(total=len(futures), disable=not progress, desc="normalize", unit="stem") as bar:
+                for future in as_completed(stem_of):  # the bar moves as stems finish, in any order
+                    stem = stem_of[future]
+                    try:
+                        y, *rest = future.result()
+                    except ValueError as err:
+                        raise ValueError(f"{stem}: normalization failed: {err}") from None
+                    y = np.load(y, mmap_mode="r") if isinstance(y, str) else y
+                    row = 2 * self.stem_order.index(stem)
+                    x[row:row + 2, :y.shape[0]] = y.T
+                    results[stem] = tuple(rest)
+                    del y
+                    bar.update()
+        return x, {stem: results[stem] for stem in futures}  # submission order, whatever the finishing order
 
     def _mix_array(self, x: np.ndarray, progress: bool) -> np.ndarray:
         """``(n_mix, 2)`` float32: the network's mix of ``x (8, n_mix)``, or the sum of its stems (baseline)."""

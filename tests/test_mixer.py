@@ -42,6 +42,21 @@ def test_network_mix_equals_normalize_then_mix():
         assert np.isfinite(entry["gain_db"]) and entry["compression"] is not None
 
 
+def test_progress_bars_for_the_stems_normalized_and_the_mixing_chunks_only_when_asked(capsys):
+    stems = _song(seconds=2.0, stems=("vocals", "drums", "other"))
+    mixer = Mixer(TINY_CONFIG, tiny_state_dict(), features(), workers=1, chunk_seconds=0.5)
+    quiet = mixer.mix(stems, SR, name="song")
+    assert capsys.readouterr().err == ""
+    shown = mixer.mix(stems, SR, name="song", progress=True)
+    err = capsys.readouterr().err
+    assert "normalize" in err and "3/3" in err  # the given stems, counted as they finish
+    chunks = -(-2 * SR // (round(0.5 * SR) // 64 * 64))  # chunks of 0.5 s rounded down to whole 64-sample frames
+    for bar in ("front-end", "decoder"):
+        assert bar in err and f"{chunks}/{chunks}" in err
+    np.testing.assert_array_equal(shown.audio, quiet.audio)
+    assert list(shown.report["stems"]) == list(quiet.report["stems"])
+
+
 def test_a_song_normalized_once_is_mixed_by_every_mixer_with_the_same_settings():
     stems, feats = _song(), features()  # one features dict: in-memory features are told apart by identity
     network = Mixer(TINY_CONFIG, tiny_state_dict(), feats, workers=1)
