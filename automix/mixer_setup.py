@@ -138,8 +138,9 @@ def resolve_device(device: str = "auto") -> str:
         raise ValueError(f"device {device!r}: CUDA is not available on this machine; use --device cpu (or auto)")
     try:
         torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"device {device!r}: {err}; use auto, cpu or cuda") from None
+    except RuntimeError:  # torch's message lists every device type it knows (~20): not the user's choices
+        raise ValueError(f"device {device!r} is not a device name; use auto, cpu or cuda (cuda:N for one GPU)") \
+            from None
     return str(device)
 
 

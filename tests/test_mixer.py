@@ -181,6 +181,11 @@ def test_bad_weights_features_and_stems_raise_clear_errors(tmp_path):
         mixer.mix({"bass": np.full((100, 2), np.nan, np.float32)}, SR)
     with pytest.raises(ValueError, match="more than 2 channels"):
         mixer.mix({"bass": np.zeros((100, 3), np.float32)}, SR)
+    with pytest.raises(ValueError, match=r"^device 'tpu' is not a device name; use auto, cpu or cuda"):
+        Mixer(TINY_CONFIG, tiny_state_dict(), features(), device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available on this machine; use --device cpu"):
+            Mixer(TINY_CONFIG, tiny_state_dict(), features(), device="cuda")
 
 
 def test_release_mode_mixes_a_stem_without_onsets_uncompressed():
