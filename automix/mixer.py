@@ -463,7 +463,7 @@ class Mixer:
                     results[stem] = tuple(rest)
                     del y
                     bar.update()
-        return x, {stem: results[stem] for stem in futures}  # submission order, whatever the finishing order
+        return x, results
 
     def _mix_array(self, x: np.ndarray, progress: bool) -> np.ndarray:
         """``(n_mix, 2)`` float32: the network's mix of ``x (8, n_mix)``, or the sum of its stems (baseline)."""
