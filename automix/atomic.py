@@ -41,6 +41,17 @@ def _umask() -> int:
     return mask
 
 
+def refuse_existing(path, overwrite: bool, instead: str = "another file name") -> None:
+    """A user's file is never replaced without being asked: raise unless ``path`` is new or ``overwrite``.
+
+    Raises:
+        FileExistsError: naming ``path``, ``--overwrite`` and ``instead`` (e.g. ``"another --output"``).
+    """
+    path = Path(path)
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise FileExistsError(f"{path}: exists; add --overwrite to replace it, or choose {instead}")
+
+
 def atomic_write_bytes(path, data: bytes) -> None:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

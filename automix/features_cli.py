@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from automix.atomic import refuse_existing
 from automix.conventions import MODES, SAMPLE_RATE
 
 STEM_COLOURS = {"vocals": "tab:red", "bass": "tab:blue", "drums": "tab:green", "other": "tab:orange"}
@@ -132,8 +133,7 @@ def main(argv=None) -> int:
                   f"{', '.join(sorted(failed))}; recompute them to retry)" if failed else ""))
             return 0
         if args.command == "import":
-            if Path(args.new).exists() and not args.overwrite:
-                raise ValueError(f"{args.new}: exists; add --overwrite to replace it, or choose another file name")
+            refuse_existing(args.new, args.overwrite)
             print(f"WARNING: reading {args.old} executes the pickle stored in it; only do this with a trusted file",
                   file=sys.stderr)
             import_legacy_features(args.old, args.new)

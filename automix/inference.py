@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from automix.atomic import refuse_existing
 from automix.conventions import STEMS as STEM_FLAGS
 
 logger = logging.getLogger(__name__)
@@ -118,12 +119,6 @@ def check_output_path(path, suffixes=None, what: str = "output") -> Path:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise InputError(f"{path}: cannot write the {what}: folder {ancestor} is not writable; choose another path")
     return path
-
-
-def refuse_existing(path: Path, overwrite: bool, flag: str = "--output") -> None:
-    """A user's file is never replaced without being asked: raise unless ``path`` is new or ``overwrite``."""
-    if not overwrite and (path.exists() or path.is_symlink()):
-        raise InputError(f"{path}: exists; add --overwrite to replace it, or choose another {flag}")
 
 
 def output_subtype(report: dict, output: Path, requested: str | None) -> tuple[str, str | None]:
@@ -242,9 +237,9 @@ def run(args) -> int:
     report_path = check_output_path(args.report, what="report") if args.report else None
     if report_path is not None and report_path.resolve() == output.resolve():
         raise InputError(f"{report_path}: --report and --output are the same file")
-    refuse_existing(output, args.overwrite)
+    refuse_existing(output, args.overwrite, "another --output")
     if report_path is not None:
-        refuse_existing(report_path, args.overwrite, "--report")
+        refuse_existing(report_path, args.overwrite, "another --report")
     stems, song, lines = collect_stems(args)
     from automix import audio
 
@@ -273,7 +268,8 @@ def run(args) -> int:
     for extra in (note, _clip_note(result.audio, subtype)):
         if extra:
             report["notes"].append(extra)
-    refuse_existing(output, args.overwrite)  # again: another program may have written it during the mix
+    # again: another program may have written it during the mix
+    refuse_existing(output, args.overwrite, "another --output")
     start = time.perf_counter()
     audio.write(output, result.audio, result.sample_rate, subtype=subtype)
     report["seconds"]["write"] = time.perf_counter() - start
